@@ -1,0 +1,746 @@
+//! The streaming write engine: turns an [`OutputPlan`] into files on disk.
+//!
+//! Writers for fixed-layout formats (safetensors, later GGUF) only *plan*:
+//! they compute each output file's header and where every tensor goes. The
+//! engine then does all the I/O, the same way for every format:
+//!
+//! - tensors are cut into chunks of at most [`EngineOptions::chunk_bytes`]
+//!   output bytes; chunks are read from their source (zero-copy from a
+//!   memory map), cast, and written with positional writes, in parallel on
+//!   a rayon pool. Resident memory is about `threads × chunk` plus what the
+//!   OS keeps mapped, and source pages are released after use, so memory
+//!   does not grow with model or tensor size;
+//! - every file is written under a temporary name beside its target
+//!   (`NAME.partial`), fsynced, then renamed; files are finished in plan
+//!   order, so the last file of a plan (a shard index) appears last;
+//! - a journal (`.NAME.modelconv-journal`) records each chunk with its CRC-32
+//!   and each finished file with its SHA-256. After an interruption,
+//!   `resume` keeps finished files whose checksum still matches and chunks of
+//!   the unfinished file whose CRC matches, and redoes the rest: the result
+//!   is byte-identical to an uninterrupted run. A journal from a different
+//!   plan (other options or changed inputs) is ignored;
+//! - an exclusive lock file keeps two conversions from writing the same
+//!   output; free disk space is checked before anything is written.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::cast::{cast, CastStats};
+use crate::checksum::sha256_file;
+use crate::dtype::DType;
+use crate::error::{Error, IoContext, Result};
+use crate::progress::Reporter;
+use crate::tensor::TensorSource;
+
+/// What happens to a tensor's bytes on the way out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transform {
+    /// Bytes are copied unchanged.
+    Copy,
+    /// Elements are cast between float types.
+    Cast {
+        /// Source dtype.
+        from: DType,
+        /// Output dtype.
+        to: DType,
+    },
+}
+
+impl Transform {
+    /// Output bytes per input byte, as (numerator, denominator).
+    fn ratio(self) -> (usize, usize) {
+        match self {
+            Transform::Copy => (1, 1),
+            Transform::Cast { from, to } => (to.size(), from.size()),
+        }
+    }
+
+    /// Input element size (chunks are cut on element boundaries).
+    fn in_elem(self) -> usize {
+        match self {
+            Transform::Copy => 1,
+            Transform::Cast { from, .. } => from.size(),
+        }
+    }
+}
+
+/// One tensor's place in an output file.
+#[derive(Debug, Clone)]
+pub struct TensorJob {
+    /// Tensor name (for messages and the report).
+    pub name: String,
+    /// Where the input bytes come from.
+    pub source: Arc<dyn TensorSource>,
+    /// What to do with them.
+    pub transform: Transform,
+    /// Byte offset of the tensor's output in the file.
+    pub offset: u64,
+}
+
+impl TensorJob {
+    /// Output length in bytes.
+    pub fn out_len(&self) -> u64 {
+        let (num, den) = self.transform.ratio();
+        (self.source.len() / den * num) as u64
+    }
+}
+
+/// The content of one output file.
+#[derive(Debug, Clone)]
+pub enum FileContent {
+    /// A fixed layout: `prefix` at offset 0, tensors at their offsets, total
+    /// length `len`. Bytes not covered by either are zero.
+    Laid {
+        /// Header bytes written at offset 0.
+        prefix: Vec<u8>,
+        /// Total file length.
+        len: u64,
+        /// Tensors and their offsets.
+        tensors: Vec<TensorJob>,
+    },
+    /// A small file given whole (an index, a config).
+    Bytes(Vec<u8>),
+    /// A file copied unchanged from `source`.
+    CopyOf(PathBuf),
+}
+
+impl FileContent {
+    fn len_hint(&self) -> u64 {
+        match self {
+            FileContent::Laid { len, .. } => *len,
+            FileContent::Bytes(b) => b.len() as u64,
+            FileContent::CopyOf(p) => fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+        }
+    }
+}
+
+/// A file to write, relative to [`OutputPlan::root`].
+#[derive(Debug, Clone)]
+pub struct PlannedFile {
+    /// Path relative to the output root, `/`-separated.
+    pub rel_path: String,
+    /// What goes in it.
+    pub content: FileContent,
+}
+
+/// Everything a conversion will write.
+#[derive(Debug, Clone)]
+pub struct OutputPlan {
+    /// Directory the files go to.
+    pub root: PathBuf,
+    /// Name used for the journal and lock files (`.NAME.modelconv-journal`).
+    pub name: String,
+    /// Files, in the order they are finished. Put the file that marks the
+    /// output complete (an index) last.
+    pub files: Vec<PlannedFile>,
+}
+
+impl OutputPlan {
+    /// Total bytes of all planned files.
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.content.len_hint()).sum()
+    }
+
+    /// Absolute paths of all planned files.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.files.iter().map(|f| self.root.join(&f.rel_path)).collect()
+    }
+
+    fn journal_path(&self) -> PathBuf {
+        self.root.join(format!(".{}.modelconv-journal", self.name))
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        self.root.join(format!(".{}.modelconv-lock", self.name))
+    }
+
+    /// A digest of everything that determines the output bytes.
+    fn fingerprint(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(format!("modelconv-engine/1 {}\n", self.files.len()));
+        for f in &self.files {
+            h.update(format!("file {}\n", f.rel_path));
+            match &f.content {
+                FileContent::Laid { prefix, len, tensors } => {
+                    h.update(format!("laid {len} {}\n", prefix.len()));
+                    h.update(prefix);
+                    for t in tensors {
+                        h.update(format!(
+                            "t {} {:?} {} {}\n",
+                            t.name,
+                            t.transform,
+                            t.offset,
+                            t.source.identity()
+                        ));
+                    }
+                }
+                FileContent::Bytes(b) => {
+                    h.update(format!("bytes {}\n", b.len()));
+                    h.update(b);
+                }
+                FileContent::CopyOf(p) => {
+                    let meta = fs::metadata(p).ok();
+                    let modified = meta.as_ref().and_then(|m| m.modified().ok());
+                    h.update(format!("copy {} {:?} {:?}\n", p.display(), meta.map(|m| m.len()), modified));
+                }
+            }
+        }
+        crate::checksum::hex(&h.finalize())
+    }
+}
+
+/// Engine settings. `EngineOptions::default()` documents the defaults.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Worker threads; 0 (default) = one per CPU.
+    pub threads: usize,
+    /// Maximum output bytes per chunk of work. Default 8 MiB. Peak memory is
+    /// roughly `threads × chunk_bytes × 3`.
+    pub chunk_bytes: usize,
+    /// Continue an interrupted run of the same plan. Default false (start over).
+    pub resume: bool,
+    /// Check free disk space before writing. Default true.
+    pub check_space: bool,
+    /// Testing aid: sleep this many milliseconds after each chunk, so tests
+    /// can interrupt a run at a known point. Default 0.
+    pub chunk_delay_ms: u64,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            threads: 0,
+            chunk_bytes: 8 << 20,
+            resume: false,
+            check_space: true,
+            chunk_delay_ms: 0,
+        }
+    }
+}
+
+/// A file the engine wrote (or kept, on resume).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WrittenFile {
+    /// Absolute path.
+    pub path: PathBuf,
+    /// Size in bytes.
+    pub size: u64,
+    /// Lower-case hex SHA-256 of the contents.
+    pub sha256: String,
+    /// True if a previous run's copy was verified and kept (`resume`).
+    pub kept: bool,
+}
+
+/// What the engine did.
+#[derive(Debug, Clone, Default)]
+pub struct WriteReport {
+    /// Files in plan order.
+    pub files: Vec<WrittenFile>,
+    /// Tensors where finite values overflowed to ±Inf while casting: (name, count).
+    pub overflows: Vec<(String, u64)>,
+    /// Chunks found complete in the journal and kept (resume).
+    pub chunks_kept: u64,
+    /// Chunks written by this run.
+    pub chunks_written: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum JournalLine {
+    Header { v: u32, fingerprint: String },
+    Chunk { chunk: (usize, u64, u64, u32) },
+    File { file: usize, sha256: String },
+}
+
+#[derive(Default)]
+struct JournalState {
+    chunks: HashMap<usize, Vec<(u64, u64, u32)>>,
+    files: HashMap<usize, String>,
+}
+
+fn read_journal(path: &Path, fingerprint: &str) -> Option<JournalState> {
+    let file = File::open(path).ok()?;
+    let mut lines = BufReader::new(file).lines();
+    let first = lines.next()?.ok()?;
+    match serde_json::from_str::<JournalLine>(&first).ok()? {
+        JournalLine::Header { v: 1, fingerprint: fp } if fp == fingerprint => {}
+        _ => return None,
+    }
+    let mut state = JournalState::default();
+    // A torn last line (killed mid-write) simply fails to parse and is skipped.
+    for line in lines.map_while(|l| l.ok()) {
+        match serde_json::from_str::<JournalLine>(&line) {
+            Ok(JournalLine::Chunk { chunk: (f, off, len, crc) }) => {
+                state.chunks.entry(f).or_default().push((off, len, crc))
+            }
+            Ok(JournalLine::File { file, sha256 }) => {
+                state.files.insert(file, sha256);
+            }
+            _ => {}
+        }
+    }
+    Some(state)
+}
+
+struct Journal {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+impl Journal {
+    fn append(&self, line: &JournalLine) -> Result<()> {
+        let mut text = serde_json::to_string(line).map_err(|e| Error::Internal(e.to_string()))?;
+        text.push('\n');
+        let mut f = self
+            .file
+            .lock()
+            .map_err(|_| Error::Internal("journal lock poisoned".into()))?;
+        // One write per line: a kill leaves at most one torn line.
+        f.write_all(text.as_bytes()).at(&self.path)
+    }
+}
+
+fn partial_path(target: &Path) -> PathBuf {
+    let mut name = target.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".partial");
+    target.with_file_name(name)
+}
+
+fn sync_dir(dir: &Path) {
+    // Directory fsync makes the rename durable; not all filesystems allow it.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Runs `plan`: writes every file atomically, reporting progress to `reporter`.
+pub fn run(plan: &OutputPlan, opts: &EngineOptions, reporter: &dyn Reporter) -> Result<WriteReport> {
+    let created_root = !plan.root.exists();
+    fs::create_dir_all(&plan.root).at(&plan.root)?;
+    let lock_path = plan.lock_path();
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .at(&lock_path)?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => return Err(Error::Locked(plan.root.clone())),
+        Err(fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
+    }
+    let mut completed_any = false;
+    let result = run_locked(plan, opts, reporter, &mut completed_any);
+    if result.is_err() && !completed_any && !opts.resume {
+        let _ = fs::remove_file(plan.journal_path());
+    }
+    drop(lock);
+    let _ = fs::remove_file(&lock_path);
+    if result.is_err() && created_root {
+        // Only succeeds if nothing is left in it.
+        let _ = fs::remove_dir(&plan.root);
+    }
+    result
+}
+
+fn run_locked(
+    plan: &OutputPlan,
+    opts: &EngineOptions,
+    reporter: &dyn Reporter,
+    completed_any: &mut bool,
+) -> Result<WriteReport> {
+    let fingerprint = plan.fingerprint();
+    let journal_path = plan.journal_path();
+    let state = if opts.resume {
+        let state = read_journal(&journal_path, &fingerprint);
+        if state.is_none() && journal_path.exists() {
+            reporter.note("the resume journal belongs to a different conversion (options or inputs changed); starting over");
+        }
+        state
+    } else {
+        None
+    };
+    let resuming = state.is_some();
+    let state = state.unwrap_or_default();
+
+    if opts.check_space {
+        check_space(plan)?;
+    }
+
+    let journal_file = if resuming {
+        OpenOptions::new().append(true).open(&journal_path)
+    } else {
+        OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&journal_path)
+    }
+    .at(&journal_path)?;
+    let journal = Journal {
+        path: journal_path.clone(),
+        file: Mutex::new(journal_file),
+    };
+    if !resuming {
+        journal.append(&JournalLine::Header {
+            v: 1,
+            fingerprint: fingerprint.clone(),
+        })?;
+    }
+
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads)
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start worker threads: {e}")))?;
+
+    let (total_tensors, total_bytes) = plan.files.iter().fold((0u64, 0u64), |acc, f| match &f.content {
+        FileContent::Laid { tensors, .. } => (
+            acc.0 + tensors.len() as u64,
+            acc.1 + tensors.iter().map(TensorJob::out_len).sum::<u64>(),
+        ),
+        _ => acc,
+    });
+    reporter.start("writing", total_tensors, total_bytes);
+
+    let mut report = WriteReport::default();
+    for (idx, file) in plan.files.iter().enumerate() {
+        let target = plan.root.join(&file.rel_path);
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent).at(parent)?;
+        }
+        // A finished file from the interrupted run: keep it if it still matches.
+        if let Some(sha) = state.files.get(&idx) {
+            if target.exists() && sha256_file(&target)? == *sha {
+                let size = fs::metadata(&target).at(&target)?.len();
+                if let FileContent::Laid { tensors, .. } = &file.content {
+                    let bytes = tensors.iter().map(TensorJob::out_len).sum();
+                    reporter.advance(bytes, tensors.len() as u64);
+                }
+                reporter.note(&format!("kept {} (checksum matches)", file.rel_path));
+                report.files.push(WrittenFile {
+                    path: target,
+                    size,
+                    sha256: sha.clone(),
+                    kept: true,
+                });
+                continue;
+            }
+        }
+        let partial = partial_path(&target);
+        let outcome = write_one(
+            idx, file, &partial, &state, resuming, opts, &pool, &journal, reporter, &mut report,
+        );
+        if let Err(e) = outcome {
+            if !opts.resume {
+                let _ = fs::remove_file(&partial);
+            }
+            return Err(e);
+        }
+        let sha256 = sha256_file(&partial)?;
+        let size = fs::metadata(&partial).at(&partial)?.len();
+        fs::rename(&partial, &target).at(&target)?;
+        if let Some(parent) = target.parent() {
+            sync_dir(parent);
+        }
+        journal.append(&JournalLine::File {
+            file: idx,
+            sha256: sha256.clone(),
+        })?;
+        *completed_any = true;
+        report.files.push(WrittenFile {
+            path: target,
+            size,
+            sha256,
+            kept: false,
+        });
+    }
+    reporter.finish();
+    drop(journal);
+    fs::remove_file(&journal_path).at(&journal_path)?;
+    sync_dir(&plan.root);
+    report.overflows.sort();
+    Ok(report)
+}
+
+fn check_space(plan: &OutputPlan) -> Result<()> {
+    let needed = plan.total_bytes();
+    let available = fs4::available_space(&plan.root).at(&plan.root)?;
+    // Existing outputs are replaced only after the new file is complete, so
+    // the full size is needed even when overwriting.
+    if needed.saturating_add(1 << 20) > available {
+        return Err(Error::NoSpace {
+            path: plan.root.clone(),
+            needed,
+            available,
+        });
+    }
+    Ok(())
+}
+
+struct Chunk<'a> {
+    job: usize,
+    tensor: &'a TensorJob,
+    in_start: usize,
+    in_end: usize,
+    out_offset: u64,
+    out_len: u64,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_one(
+    idx: usize,
+    file: &PlannedFile,
+    partial: &Path,
+    state: &JournalState,
+    resuming: bool,
+    opts: &EngineOptions,
+    pool: &rayon::ThreadPool,
+    journal: &Journal,
+    reporter: &dyn Reporter,
+    report: &mut WriteReport,
+) -> Result<()> {
+    match &file.content {
+        FileContent::Bytes(bytes) => {
+            let mut f = File::create(partial).at(partial)?;
+            f.write_all(bytes).at(partial)?;
+            f.sync_all().at(partial)
+        }
+        FileContent::CopyOf(src) => {
+            fs::copy(src, partial).at(src)?;
+            File::open(partial).at(partial)?.sync_all().at(partial)
+        }
+        FileContent::Laid { prefix, len, tensors } => {
+            let existing = if resuming {
+                fs::metadata(partial).ok().map(|m| m.len())
+            } else {
+                None
+            };
+            let reuse = existing == Some(*len);
+            let f = OpenOptions::new()
+                .create(true)
+                .read(true)
+                .write(true)
+                .truncate(!reuse)
+                .open(partial)
+                .at(partial)?;
+            if !reuse {
+                f.set_len(*len).at(partial)?;
+            }
+            f.write_all_at(prefix, 0).at(partial)?;
+
+            // Cut tensors into chunks on element boundaries.
+            let mut chunks = Vec::new();
+            for (job, t) in tensors.iter().enumerate() {
+                let (num, den) = t.transform.ratio();
+                let step_in = (opts.chunk_bytes.max(64) / num * den / t.transform.in_elem()).max(1)
+                    * t.transform.in_elem();
+                let in_len = t.source.len();
+                let mut start = 0;
+                loop {
+                    let end = (start + step_in).min(in_len);
+                    chunks.push(Chunk {
+                        job,
+                        tensor: t,
+                        in_start: start,
+                        in_end: end,
+                        out_offset: t.offset + (start / den * num) as u64,
+                        out_len: ((end - start) / den * num) as u64,
+                    });
+                    if end >= in_len {
+                        break;
+                    }
+                    start = end;
+                }
+            }
+            let remaining: Vec<AtomicUsize> = (0..tensors.len()).map(|_| AtomicUsize::new(0)).collect();
+            for c in &chunks {
+                remaining[c.job].fetch_add(1, Ordering::Relaxed);
+            }
+
+            // Chunks the interrupted run finished and whose bytes still check out.
+            let mut done: HashSet<(u64, u64)> = HashSet::new();
+            if reuse {
+                for &(off, clen, crc) in state.chunks.get(&idx).map(Vec::as_slice).unwrap_or(&[]) {
+                    let mut buf = vec![0u8; usize::try_from(clen).unwrap_or(0)];
+                    if f.read_exact_at(&mut buf, off).is_ok() && crc32fast::hash(&buf) == crc {
+                        done.insert((off, clen));
+                    }
+                }
+            }
+
+            let overflow: Vec<AtomicU64> = (0..tensors.len()).map(|_| AtomicU64::new(0)).collect();
+            let kept = AtomicU64::new(0);
+            let written = AtomicU64::new(0);
+            let finish_chunk = |c: &Chunk| {
+                let finished = remaining[c.job].fetch_sub(1, Ordering::AcqRel) == 1;
+                reporter.advance(c.out_len, u64::from(finished));
+            };
+            pool.install(|| {
+                chunks.par_iter().try_for_each(|c| -> Result<()> {
+                    if done.contains(&(c.out_offset, c.out_len)) {
+                        kept.fetch_add(1, Ordering::Relaxed);
+                        finish_chunk(c);
+                        return Ok(());
+                    }
+                    let input = c.tensor.source.read(c.in_start..c.in_end)?;
+                    let crc = match c.tensor.transform {
+                        Transform::Copy => {
+                            f.write_all_at(&input, c.out_offset).at(partial)?;
+                            crc32fast::hash(&input)
+                        }
+                        Transform::Cast { from, to } => {
+                            let mut out = vec![0u8; usize::try_from(c.out_len).unwrap_or(0)];
+                            let stats: CastStats = cast(from, to, &input, &mut out).map_err(|e| {
+                                Error::Internal(format!("tensor '{}': {e}", c.tensor.name))
+                            })?;
+                            if stats.overflowed > 0 {
+                                overflow[c.job].fetch_add(stats.overflowed, Ordering::Relaxed);
+                            }
+                            f.write_all_at(&out, c.out_offset).at(partial)?;
+                            crc32fast::hash(&out)
+                        }
+                    };
+                    drop(input);
+                    c.tensor.source.release(c.in_start..c.in_end);
+                    journal.append(&JournalLine::Chunk {
+                        chunk: (idx, c.out_offset, c.out_len, crc),
+                    })?;
+                    written.fetch_add(1, Ordering::Relaxed);
+                    finish_chunk(c);
+                    if opts.chunk_delay_ms > 0 {
+                        std::thread::sleep(std::time::Duration::from_millis(opts.chunk_delay_ms));
+                    }
+                    Ok(())
+                })
+            })?;
+            report.chunks_kept += kept.into_inner();
+            report.chunks_written += written.into_inner();
+            for (t, o) in tensors.iter().zip(overflow) {
+                let n = o.into_inner();
+                if n > 0 {
+                    report.overflows.push((t.name.clone(), n));
+                }
+            }
+            f.sync_all().at(partial)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::NoProgress;
+    use crate::tensor::OwnedBytes;
+
+    fn plan(root: &Path, data: Vec<u8>, transform: Transform) -> OutputPlan {
+        let source: Arc<dyn TensorSource> = Arc::new(OwnedBytes(Arc::new(data)));
+        let job = TensorJob {
+            name: "t".into(),
+            source,
+            transform,
+            offset: 4,
+        };
+        let len = 4 + job.out_len();
+        OutputPlan {
+            root: root.to_path_buf(),
+            name: "test".into(),
+            files: vec![
+                PlannedFile {
+                    rel_path: "out.bin".into(),
+                    content: FileContent::Laid {
+                        prefix: b"HEAD".to_vec(),
+                        len,
+                        tensors: vec![job],
+                    },
+                },
+                PlannedFile {
+                    rel_path: "sub/index.json".into(),
+                    content: FileContent::Bytes(b"{}".to_vec()),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn writes_chunked_casts_and_cleans_up() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let values: Vec<f32> = (0..10_000).map(|i| i as f32 * 0.5 - 7.0).collect();
+        let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let p = plan(dir.path(), data, Transform::Cast { from: DType::F32, to: DType::F16 });
+        let opts = EngineOptions {
+            chunk_bytes: 1000,
+            ..EngineOptions::default()
+        };
+        let report = run(&p, &opts, &NoProgress)?;
+        let bytes = fs::read(dir.path().join("out.bin")).at("out.bin")?;
+        assert_eq!(&bytes[..4], b"HEAD");
+        let expect: Vec<u8> = values
+            .iter()
+            .flat_map(|v| half::f16::from_f32(*v).to_bits().to_le_bytes())
+            .collect();
+        assert_eq!(&bytes[4..], &expect[..]);
+        assert!(report.chunks_written >= 20, "{}", report.chunks_written);
+        assert_eq!(report.files.len(), 2);
+        assert_eq!(report.files[0].sha256, crate::checksum::sha256_hex(&bytes));
+        let leftovers: Vec<_> = fs::read_dir(dir.path())
+            .at(dir.path())?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("modelconv") || n.ends_with(".partial"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn resume_keeps_verified_chunks_and_redoes_corrupt_ones() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let data: Vec<u8> = (0..40_000u32).flat_map(|v| v.to_le_bytes()).collect();
+        let p = plan(dir.path(), data.clone(), Transform::Copy);
+        let opts = EngineOptions {
+            chunk_bytes: 4096,
+            ..EngineOptions::default()
+        };
+        // Simulate an interrupted run: a journal with two chunks, one of
+        // which was written correctly and one whose bytes are wrong.
+        let partial = dir.path().join("out.bin.partial");
+        let mut content = vec![0u8; 4 + data.len()];
+        content[4..4 + 4096].copy_from_slice(&data[..4096]);
+        content[4 + 4096..4 + 8192].fill(0xAB);
+        fs::write(&partial, &content).at(&partial)?;
+        let good = crc32fast::hash(&data[..4096]);
+        let bad = crc32fast::hash(&data[4096..8192]);
+        let journal = format!(
+            "{}\n{}\n{}\n{{\"chunk\":[0,4,40",
+            serde_json::json!({"v": 1, "fingerprint": p.fingerprint()}),
+            serde_json::json!({"chunk": [0, 4, 4096, good]}),
+            serde_json::json!({"chunk": [0, 4100, 4096, bad]}),
+        );
+        fs::write(p.journal_path(), journal).at("journal")?;
+        let report = run(&p, &EngineOptions { resume: true, ..opts }, &NoProgress)?;
+        assert_eq!(report.chunks_kept, 1);
+        let bytes = fs::read(dir.path().join("out.bin")).at("out.bin")?;
+        assert_eq!(&bytes[4..], &data[..]);
+        Ok(())
+    }
+
+    #[test]
+    fn locked_output_is_refused() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let p = plan(dir.path(), vec![0; 16], Transform::Copy);
+        let lock = File::create(p.lock_path()).at("lock")?;
+        lock.lock().at("lock")?;
+        let err = run(&p, &EngineOptions::default(), &NoProgress);
+        assert!(matches!(err, Err(Error::Locked(_))), "{err:?}");
+        Ok(())
+    }
+}
