@@ -1,1 +1,50 @@
-fn main(){}
+//! The `modelconv` command-line tool.
+//!
+//! Exit codes: 0 success; 1 bad input or options (the user can fix it);
+//! 2 command-line usage error; 3 environment failure (I/O, disk full,
+//! permissions); 70 internal error (a bug: please report it).
+
+mod args;
+mod convert;
+mod inspect;
+mod progress;
+mod units;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use modelconv::{Category, Error};
+
+use crate::args::{Cli, Command};
+
+/// Exit code for errors the user can fix (bad input, bad options).
+pub const EXIT_USER: u8 = 1;
+/// Exit code for environment failures (I/O, disk full).
+pub const EXIT_ENV: u8 = 3;
+/// Exit code for internal errors.
+pub const EXIT_INTERNAL: u8 = 70;
+
+/// Maps a library error to the process exit code.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    match err.downcast_ref::<Error>().map(Error::category) {
+        Some(Category::User) => EXIT_USER,
+        Some(Category::Environment) => EXIT_ENV,
+        Some(Category::Internal) => EXIT_INTERNAL,
+        None => EXIT_USER,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Convert(args) => convert::run(args),
+        Command::Inspect(args) => inspect::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(exit_code(&err))
+        }
+    }
+}

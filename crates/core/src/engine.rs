@@ -39,7 +39,7 @@ use crate::checksum::sha256_file;
 use crate::dtype::DType;
 use crate::error::{Error, IoContext, Result};
 use crate::progress::Reporter;
-use crate::tensor::TensorSource;
+use crate::tensor::{TensorInfo, TensorSource};
 
 /// What happens to a tensor's bytes on the way out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +69,30 @@ impl Transform {
         match self {
             Transform::Copy => 1,
             Transform::Cast { from, .. } => from.size(),
+        }
+    }
+}
+
+/// A tensor as a writer will lay it out: its output description, where its
+/// input bytes come from and how they are transformed.
+#[derive(Debug, Clone)]
+pub struct OutTensor {
+    /// Output name, dtype and shape.
+    pub info: TensorInfo,
+    /// Input bytes.
+    pub source: Arc<dyn TensorSource>,
+    /// Input → output transform.
+    pub transform: Transform,
+}
+
+impl OutTensor {
+    /// The job placing this tensor at `offset` of a file.
+    pub fn at(&self, offset: u64) -> TensorJob {
+        TensorJob {
+            name: self.info.name.clone(),
+            source: Arc::clone(&self.source),
+            transform: self.transform,
+            offset,
         }
     }
 }

@@ -18,6 +18,43 @@ pub mod progress;
 pub mod tensor;
 
 pub use dtype::DType;
-pub use error::{Error, InvalidKind, Result};
+pub use error::{Category, Error, InvalidKind, Result};
 pub use model::Model;
 pub use tensor::{Tensor, TensorInfo, TensorSource};
+
+use std::path::{Path, PathBuf};
+
+/// Where a conversion writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputTarget {
+    /// One file (sharded parts, if any, go beside it).
+    File(PathBuf),
+    /// A directory in the format's usual layout.
+    Directory(PathBuf),
+}
+
+impl OutputTarget {
+    /// The path the user gave.
+    pub fn path(&self) -> &Path {
+        match self {
+            OutputTarget::File(p) | OutputTarget::Directory(p) => p,
+        }
+    }
+}
+
+/// Reads one kind of model source into a [`Model`].
+pub trait Reader {
+    /// Short format name (`safetensors`, `hf`, ...).
+    fn name(&self) -> &'static str;
+    /// Reads and validates the source's structure (not its tensor bytes).
+    fn read(&self, path: &Path) -> Result<Model>;
+}
+
+/// Plans the output of one format; the [`engine`] does the writing.
+pub trait Writer {
+    /// Short format name.
+    fn name(&self) -> &'static str;
+    /// Lays out `tensors` (already renamed/cast as requested) and the
+    /// model's carried files for `target`.
+    fn plan(&self, model: &Model, tensors: &[engine::OutTensor], target: &OutputTarget) -> Result<engine::OutputPlan>;
+}

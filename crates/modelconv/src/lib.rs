@@ -1,1 +1,20 @@
-//! x
+//! modelconv: convert model weights between formats, safely and in bounded memory.
+//!
+//! This crate is the library front door used by the CLI and the Python
+//! bindings: [`convert()`] and [`inspect()`] take a path or hub id and
+//! options and return a serialisable report. Formats live in
+//! `modelconv-formats`, the tensor model and the write engine in
+//! `modelconv-core` (re-exported as [`core`]).
+
+pub mod convert;
+pub mod glob;
+pub mod inspect;
+pub mod source;
+
+pub use convert::{convert, ConversionReport, ConvertOptions, Format};
+pub use inspect::{inspect, InspectReport};
+pub use modelconv_core as core;
+pub use modelconv_core::engine::EngineOptions;
+pub use modelconv_core::progress::{NoProgress, Reporter};
+pub use modelconv_core::{Category, DType, Error, Result};
+pub use modelconv_formats::hf::parse_size;

@@ -1,0 +1,72 @@
+//! Command-line definitions (clap). Behaviour lives in the subcommand modules.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// modelconv: a fast, safe, streaming converter for machine-learning model weights.
+#[derive(Debug, Parser)]
+#[command(name = "modelconv", version, about, long_about = None)]
+pub struct Cli {
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Convert a model (directory, file or cached hub id) to another format or dtype.
+    Convert(ConvertArgs),
+    /// Show what a model holds: format, architecture, tensors, dtypes, sizes.
+    Inspect(InspectArgs),
+}
+
+/// `modelconv convert`.
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// Source: a model directory, a weight file, or a hub id (org/name[@rev]) in the local HF cache.
+    pub src: String,
+    /// Destination: a file with a format's extension (x.safetensors), otherwise a directory.
+    pub dst: PathBuf,
+    /// Output format (default: from DST's extension, else safetensors).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Cast float tensors to this dtype: f16, bf16, f32, f64 (default: keep each tensor's dtype).
+    #[arg(long)]
+    pub dtype: Option<String>,
+    /// Per-tensor dtype by glob, first match wins over --dtype, e.g. '*norm*=f32'. Repeatable.
+    #[arg(long = "dtype-override", value_name = "PATTERN=DTYPE")]
+    pub dtype_overrides: Vec<String>,
+    /// Split safetensors output into shards of at most this many tensor bytes (e.g. 5GB, 2GiB, 500MB).
+    #[arg(long)]
+    pub max_shard_size: Option<String>,
+    /// Continue an interrupted conversion: keep verified finished parts, redo the rest.
+    #[arg(long)]
+    pub resume: bool,
+    /// Output bytes each worker processes at a time (e.g. 8MiB, the default); bounds memory.
+    #[arg(long)]
+    pub chunk_size: Option<String>,
+    /// Worker threads (default: one per CPU).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Print a machine-readable JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar and no summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `modelconv inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A model directory, a weight file, or a cached hub id.
+    pub path: String,
+    /// List every tensor.
+    #[arg(long)]
+    pub tensors: bool,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,110 @@
+//! `modelconv convert`.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use modelconv::convert::parse_target_dtype;
+use modelconv::{ConversionReport, ConvertOptions, EngineOptions, Format};
+
+use crate::args::ConvertArgs;
+use crate::progress::Bar;
+use crate::units;
+
+/// Environment variable that slows the engine down after every chunk
+/// (milliseconds). A testing aid for interruption tests.
+const DELAY_ENV: &str = "MODELCONV_TEST_CHUNK_DELAY_MS";
+
+fn options(args: &ConvertArgs) -> modelconv::Result<ConvertOptions> {
+    Ok(ConvertOptions {
+        to: args.to.as_deref().map(Format::parse).transpose()?,
+        dtype: match args.dtype.as_deref() {
+            None | Some("keep") => None,
+            Some(d) => Some(parse_target_dtype(d)?),
+        },
+        dtype_overrides: args
+            .dtype_overrides
+            .iter()
+            .map(|s| ConvertOptions::parse_override(s))
+            .collect::<modelconv::Result<_>>()?,
+        max_shard_size: args
+            .max_shard_size
+            .as_deref()
+            .map(modelconv::parse_size)
+            .transpose()?,
+        engine: EngineOptions {
+            threads: args.threads,
+            chunk_bytes: match args.chunk_size.as_deref() {
+                Some(s) => usize::try_from(modelconv::parse_size(s)?)
+                    .map_err(|_| modelconv::Error::InvalidOption(format!("chunk size {s} is too large")))?,
+                None => EngineOptions::default().chunk_bytes,
+            },
+            resume: args.resume,
+            chunk_delay_ms: std::env::var(DELAY_ENV).ok().and_then(|v| v.parse().ok()).unwrap_or(0),
+            ..EngineOptions::default()
+        },
+    })
+}
+
+/// Runs the subcommand.
+pub fn run(args: ConvertArgs) -> Result<()> {
+    let start = Instant::now();
+    let bar = Bar::new(args.quiet || args.json);
+    let result = options(&args).and_then(|opts| modelconv::convert(&args.src, &args.dst, &opts, &bar));
+    match result {
+        Ok(report) => {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else if !args.quiet {
+                print_summary(&report);
+            }
+            Ok(())
+        }
+        Err(err) => {
+            if args.json {
+                let report =
+                    ConversionReport::failed(&args.src, &args.dst, &err, start.elapsed().as_secs_f64());
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            }
+            Err(err.into())
+        }
+    }
+}
+
+fn print_summary(r: &ConversionReport) {
+    println!(
+        "converted {} ({}, {} tensors, {} parameters) -> {} ({})",
+        r.source,
+        r.source_format,
+        r.tensors,
+        units::count(r.total_parameters),
+        r.output.display(),
+        r.output_format
+    );
+    let dtypes: Vec<String> = r.dtypes.iter().map(|(d, n)| format!("{d}: {n}")).collect();
+    println!("  dtypes:  {} ({} tensors cast)", dtypes.join(", "), r.tensors_cast);
+    println!(
+        "  size:    {} -> {} (ratio {:.2}x) in {:.2} s",
+        units::bytes(r.source_size_bytes),
+        units::bytes(r.output_size_bytes),
+        r.compression_ratio,
+        r.conversion_time_sec
+    );
+    for f in &r.files {
+        let name = f
+            .path
+            .strip_prefix(&r.output)
+            .ok()
+            .filter(|p| !p.as_os_str().is_empty())
+            .or_else(|| f.path.file_name().map(std::path::Path::new))
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let kept = if f.kept { " (kept from interrupted run)" } else { "" };
+        println!("  {:<40} {:>10}  sha256 {}{}", name, units::bytes(f.size), f.sha256, kept);
+    }
+    if r.resumed_chunks > 0 {
+        println!("  resumed: {} chunks kept from the interrupted run", r.resumed_chunks);
+    }
+    for w in &r.warnings {
+        println!("  warning: {w}");
+    }
+}

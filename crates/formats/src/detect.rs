@@ -1,0 +1,61 @@
+//! Format detection from a path: directories, magic bytes, file names.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use modelconv_core::error::{Error, IoContext, Result};
+
+/// What a source path holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// A Hugging Face style model directory.
+    HfDirectory,
+    /// A single safetensors file.
+    Safetensors,
+}
+
+/// Formats recognised by their magic bytes that cannot be read yet.
+fn unsupported_magic(head: &[u8]) -> Option<&'static str> {
+    if head.starts_with(b"GGUF") {
+        Some("a GGUF file")
+    } else if head.starts_with(b"PK\x03\x04") {
+        Some("a zip archive (PyTorch checkpoint, TorchScript or .npz)")
+    } else if head.first() == Some(&0x80) {
+        Some("a pickle (legacy PyTorch checkpoint)")
+    } else if head.starts_with(b"\x93NUMPY") {
+        Some("a NumPy .npy file")
+    } else if head.starts_with(b"PAR1") {
+        Some("a Parquet file")
+    } else {
+        None
+    }
+}
+
+/// Decides what `path` (which exists) holds.
+pub fn detect(path: &Path) -> Result<SourceKind> {
+    if path.is_dir() {
+        return Ok(SourceKind::HfDirectory);
+    }
+    let mut head = [0u8; 16];
+    let mut f = File::open(path).at(path)?;
+    let mut n = 0;
+    while n < head.len() {
+        let got = f.read(&mut head[n..]).at(path)?;
+        if got == 0 {
+            break;
+        }
+        n += got;
+    }
+    let head = &head[..n];
+    if crate::safetensors::sniff(head)
+        || path.extension().is_some_and(|e| e == "safetensors")
+    {
+        return Ok(SourceKind::Safetensors);
+    }
+    let what = unsupported_magic(head).unwrap_or("not a recognised model file");
+    Err(Error::Unsupported {
+        path: path.to_path_buf(),
+        detail: format!("{what}; this build reads safetensors files and Hugging Face directories"),
+    })
+}

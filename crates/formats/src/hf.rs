@@ -1,0 +1,495 @@
+//! Hugging Face model directories (`save_pretrained` layout).
+//!
+//! Reading: weights from `model.safetensors` or a sharded checkpoint
+//! (`model.safetensors.index.json` + `model-0000i-of-0000n.safetensors`),
+//! `config.json`, and every other non-weight file (tokenizer files,
+//! `generation_config.json`, sentence-transformers `modules.json`,
+//! `1_Pooling/config.json`, README, ...) recorded to be carried over
+//! unchanged. The index is checked strictly: shard paths must stay inside
+//! the directory, every shard must exist, and the index and the shards must
+//! agree on every tensor.
+//!
+//! Writing: the same layout; shards are cut greedily in source order by
+//! `max_shard_size` (tensor bytes, decimal or binary units), named like
+//! transformers does, and the index is written last, with sorted keys,
+//! two-space indent and a trailing newline like transformers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+
+use modelconv_core::engine::{FileContent, OutTensor, OutputPlan, PlannedFile};
+use modelconv_core::error::{Error, InvalidKind, IoContext, Result};
+use modelconv_core::model::{AuxFile, Model, SourceFile};
+use serde::Serialize;
+
+use crate::safetensors;
+
+/// Name of the single-file weights in an HF directory.
+pub const SINGLE_FILE: &str = "model.safetensors";
+/// Name of the shard index in an HF directory.
+pub const INDEX_FILE: &str = "model.safetensors.index.json";
+
+/// File names (or suffixes) that hold weights in some format. They are never
+/// carried over as auxiliary files.
+const WEIGHT_SUFFIXES: &[&str] = &[
+    ".safetensors",
+    ".safetensors.index.json",
+    ".bin",
+    ".bin.index.json",
+    ".pt",
+    ".pth",
+    ".ckpt",
+    ".h5",
+    ".msgpack",
+    ".msgpack.index.json",
+    ".ot",
+    ".onnx",
+    ".onnx_data",
+    ".gguf",
+    ".tflite",
+    ".npz",
+    ".npy",
+    ".parquet",
+    ".mlmodel",
+    ".partial",
+];
+
+/// Directories of exported weights in other formats, skipped whole.
+const WEIGHT_DIRS: &[&str] = &["onnx", "openvino", "coreml"];
+
+const MAX_AUX_FILES: usize = 10_000;
+const MAX_DEPTH: usize = 8;
+const MAX_INDEX_BYTES: u64 = 256 << 20;
+
+/// Reads an HF model directory.
+pub fn read_dir(dir: &Path) -> Result<Model> {
+    let index_path = dir.join(INDEX_FILE);
+    let single = dir.join(SINGLE_FILE);
+    let mut model = Model {
+        root: dir.to_path_buf(),
+        ..Model::default()
+    };
+    let mut weight_files: Vec<String> = Vec::new();
+    if index_path.is_file() {
+        model.format = "hf-safetensors-sharded".into();
+        read_sharded(&index_path, dir, &mut model, &mut weight_files)?;
+    } else if single.is_file() {
+        model.format = "hf-safetensors".into();
+        let st = safetensors::read_file(&single)?;
+        model.tensors = st.tensors;
+        model.metadata = st.metadata;
+        model.source_files.push(SourceFile {
+            path: single.clone(),
+            size: st.size,
+        });
+        weight_files.push(SINGLE_FILE.into());
+    } else {
+        let found = list_weight_like(dir)?;
+        let detail = if found.is_empty() {
+            "no model weights found (expected model.safetensors or model.safetensors.index.json)".to_string()
+        } else {
+            format!(
+                "no model.safetensors or model.safetensors.index.json here; found {}. Only safetensors weights are read so far (PyTorch .bin, GGUF and other formats are planned)",
+                found.join(", ")
+            )
+        };
+        return Err(Error::Unsupported {
+            path: dir.to_path_buf(),
+            detail,
+        });
+    }
+
+    let config_path = dir.join("config.json");
+    if config_path.is_file() {
+        let text = fs::read_to_string(&config_path).at(&config_path)?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::invalid(&config_path, InvalidKind::HeaderNotJson, e.to_string()))?;
+        model.config = Some(value);
+    }
+    collect_aux(dir, dir, 0, &weight_files, &mut model)?;
+    model.aux_files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    Ok(model)
+}
+
+fn list_weight_like(dir: &Path) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).at(dir)? {
+        let entry = entry.at(dir)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if is_weight_file(&name) {
+            found.push(name);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn is_weight_file(name: &str) -> bool {
+    WEIGHT_SUFFIXES.iter().any(|s| name.ends_with(s)) || name.contains(".modelconv-")
+}
+
+fn read_sharded(index_path: &Path, dir: &Path, model: &mut Model, weight_files: &mut Vec<String>) -> Result<()> {
+    let size = fs::metadata(index_path).at(index_path)?.len();
+    if size > MAX_INDEX_BYTES {
+        return Err(Error::invalid(
+            index_path,
+            InvalidKind::HeaderTooLarge,
+            format!("index is {size} bytes, more than the {MAX_INDEX_BYTES}-byte limit"),
+        ));
+    }
+    let text = fs::read_to_string(index_path).at(index_path)?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::invalid(index_path, InvalidKind::HeaderNotJson, e.to_string()))?;
+    let weight_map = value
+        .as_object()
+        .and_then(|o| o.get("weight_map"))
+        .and_then(|w| w.as_object())
+        .ok_or_else(|| {
+            Error::invalid(
+                index_path,
+                InvalidKind::HeaderNotObject,
+                "expected an object with a \"weight_map\" object",
+            )
+        })?;
+    // Shards in first-mention order, with the tensors each should hold.
+    let mut shards: Vec<String> = Vec::new();
+    let mut expected: HashMap<String, String> = HashMap::new();
+    for (tensor, shard) in weight_map {
+        let shard = shard.as_str().ok_or_else(|| {
+            Error::invalid(index_path, InvalidKind::HeaderNotObject, "weight_map values must be file names")
+                .with_tensor(tensor)
+        })?;
+        check_relative(shard).map_err(|why| {
+            Error::invalid(index_path, InvalidKind::PathTraversal, format!("shard path '{shard}' {why}"))
+                .with_tensor(tensor)
+        })?;
+        if !shards.iter().any(|s| s == shard) {
+            shards.push(shard.to_string());
+        }
+        expected.insert(tensor.clone(), shard.to_string());
+    }
+    shards.sort();
+    let mut seen: HashMap<String, String> = HashMap::new();
+    for shard in &shards {
+        let path = dir.join(shard);
+        if !path.is_file() {
+            return Err(Error::invalid(
+                index_path,
+                InvalidKind::MissingShard,
+                format!("shard '{shard}' named by the index does not exist"),
+            ));
+        }
+        let st = safetensors::read_file(&path)?;
+        for t in &st.tensors {
+            let name = &t.info.name;
+            if let Some(other) = seen.insert(name.clone(), shard.clone()) {
+                return Err(Error::invalid(
+                    &path,
+                    InvalidKind::DuplicateTensor,
+                    format!("also present in shard '{other}'"),
+                )
+                .with_tensor(name));
+            }
+            match expected.get(name) {
+                Some(s) if s == shard => {}
+                Some(s) => {
+                    return Err(Error::invalid(
+                        &path,
+                        InvalidKind::ShardMismatch,
+                        format!("the index says this tensor is in '{s}'"),
+                    )
+                    .with_tensor(name))
+                }
+                None => {
+                    return Err(Error::invalid(
+                        &path,
+                        InvalidKind::ShardMismatch,
+                        "tensor is not listed in the index",
+                    )
+                    .with_tensor(name))
+                }
+            }
+        }
+        if model.metadata.is_empty() {
+            model.metadata = st.metadata;
+        }
+        model.tensors.extend(st.tensors);
+        model.source_files.push(SourceFile { path, size: st.size });
+        weight_files.push(shard.clone());
+    }
+    if let Some((tensor, shard)) = expected.iter().find(|(t, _)| !seen.contains_key(*t)) {
+        return Err(Error::invalid(
+            index_path,
+            InvalidKind::ShardMismatch,
+            format!("the index lists this tensor in '{shard}', which does not contain it"),
+        )
+        .with_tensor(tensor));
+    }
+    model.source_files.push(SourceFile {
+        path: index_path.to_path_buf(),
+        size: text.len() as u64,
+    });
+    weight_files.push(INDEX_FILE.into());
+    Ok(())
+}
+
+/// A path from an index must be relative and stay inside the directory.
+fn check_relative(p: &str) -> std::result::Result<(), &'static str> {
+    if p.is_empty() {
+        return Err("is empty");
+    }
+    if p.contains('\\') || p.contains('\0') {
+        return Err("contains a backslash or NUL");
+    }
+    let path = Path::new(p);
+    for c in path.components() {
+        match c {
+            Component::Normal(_) => {}
+            Component::ParentDir => return Err("leaves the model directory"),
+            Component::RootDir | Component::Prefix(_) => return Err("is absolute"),
+            Component::CurDir => {}
+        }
+    }
+    Ok(())
+}
+
+fn collect_aux(root: &Path, dir: &Path, depth: usize, weight_files: &[String], model: &mut Model) -> Result<()> {
+    if depth > MAX_DEPTH {
+        return Ok(());
+    }
+    let mut entries: Vec<_> = fs::read_dir(dir).at(dir)?.collect::<std::result::Result<_, _>>().at(dir)?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let rel = path
+            .strip_prefix(root)
+            .map(|p| p.to_string_lossy().replace('\\', "/"))
+            .unwrap_or_else(|_| name.clone());
+        // fs::metadata follows symlinks (HF cache snapshots are symlinks to blobs).
+        let Ok(meta) = fs::metadata(&path) else { continue };
+        if meta.is_dir() {
+            if name.starts_with('.') {
+                continue;
+            }
+            if WEIGHT_DIRS.contains(&name.as_str()) {
+                model.skipped_files.push(format!("{rel}/"));
+                continue;
+            }
+            collect_aux(root, &path, depth + 1, weight_files, model)?;
+        } else if meta.is_file() {
+            if weight_files.iter().any(|w| *w == rel) || name.contains(".modelconv-") {
+                continue;
+            }
+            if is_weight_file(&name) {
+                model.skipped_files.push(rel);
+                continue;
+            }
+            if model.aux_files.len() >= MAX_AUX_FILES {
+                return Err(Error::Unsupported {
+                    path: root.to_path_buf(),
+                    detail: format!("more than {MAX_AUX_FILES} non-weight files; is this a model directory?"),
+                });
+            }
+            model.aux_files.push(AuxFile {
+                rel_path: rel,
+                source: path,
+                size: meta.len(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Parses a shard size: plain bytes, or a number with KB/MB/GB/TB (powers
+/// of 1000, as transformers) or KiB/MiB/GiB/TiB (powers of 1024).
+pub fn parse_size(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let mult: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "KB" | "K" => 1_000,
+        "MB" | "M" => 1_000_000,
+        "GB" | "G" => 1_000_000_000,
+        "TB" | "T" => 1_000_000_000_000,
+        "KIB" => 1 << 10,
+        "MIB" => 1 << 20,
+        "GIB" => 1 << 30,
+        "TIB" => 1 << 40,
+        _ => return Err(Error::InvalidOption(format!("invalid size '{s}': unknown unit '{unit}'"))),
+    };
+    let value: f64 = num
+        .parse()
+        .map_err(|_| Error::InvalidOption(format!("invalid size '{s}'")))?;
+    let bytes = (value * mult as f64).floor();
+    if !(bytes >= 1.0 && bytes < u64::MAX as f64) {
+        return Err(Error::InvalidOption(format!("invalid size '{s}': must be at least 1 byte")));
+    }
+    Ok(bytes as u64)
+}
+
+/// Groups tensors into shards: greedy in order; a new shard starts when the
+/// next tensor would push the current one past `max` bytes; a tensor larger
+/// than `max` gets a shard of its own.
+pub fn split_shards<'a>(tensors: &'a [OutTensor], max: Option<u64>) -> Vec<Vec<&'a OutTensor>> {
+    let mut shards: Vec<Vec<&OutTensor>> = vec![Vec::new()];
+    let mut current = 0u64;
+    for t in tensors {
+        let n = t.info.nbytes() as u64;
+        if let (Some(max), Some(last)) = (max, shards.last()) {
+            if !last.is_empty() && current + n > max {
+                shards.push(Vec::new());
+                current = 0;
+            }
+        }
+        current += n;
+        if let Some(last) = shards.last_mut() {
+            last.push(t);
+        }
+    }
+    shards
+}
+
+#[derive(Serialize)]
+struct Index<'a> {
+    metadata: IndexMeta,
+    weight_map: BTreeMap<&'a str, String>,
+}
+
+#[derive(Serialize)]
+struct IndexMeta {
+    total_parameters: u64,
+    total_size: u64,
+}
+
+/// Plans safetensors output: `stem.safetensors` alone, or `stem-0000i-of-0000n.safetensors`
+/// shards plus `index_name`. Returns the planned files (index last).
+pub fn plan_safetensors_files(
+    tensors: &[OutTensor],
+    metadata: &BTreeMap<String, String>,
+    max_shard_size: Option<u64>,
+    stem: &str,
+    index_name: &str,
+) -> Result<Vec<PlannedFile>> {
+    let shards = split_shards(tensors, max_shard_size);
+    let mut files = Vec::new();
+    if shards.len() == 1 {
+        let all: Vec<&OutTensor> = tensors.iter().collect();
+        files.push(PlannedFile {
+            rel_path: format!("{stem}.safetensors"),
+            content: safetensors::layout(&all, metadata)?,
+        });
+        return Ok(files);
+    }
+    let n = shards.len();
+    let mut weight_map = BTreeMap::new();
+    for (i, shard) in shards.iter().enumerate() {
+        let name = format!("{stem}-{:05}-of-{n:05}.safetensors", i + 1);
+        for t in shard {
+            weight_map.insert(t.info.name.as_str(), name.clone());
+        }
+        files.push(PlannedFile {
+            rel_path: name,
+            content: safetensors::layout(shard, metadata)?,
+        });
+    }
+    let index = Index {
+        metadata: IndexMeta {
+            total_parameters: tensors.iter().map(|t| t.info.numel() as u64).sum(),
+            total_size: tensors.iter().map(|t| t.info.nbytes() as u64).sum(),
+        },
+        weight_map,
+    };
+    let mut text = serde_json::to_string_pretty(&index).map_err(|e| Error::Internal(e.to_string()))?;
+    text.push('\n');
+    files.push(PlannedFile {
+        rel_path: index_name.to_string(),
+        content: FileContent::Bytes(text.into_bytes()),
+    });
+    Ok(files)
+}
+
+/// The metadata written to output safetensors files: the source's
+/// `__metadata__`, with `format: pt` added when absent (transformers
+/// refuses files without a known format).
+pub fn output_metadata(model: &Model) -> BTreeMap<String, String> {
+    let mut meta = model.metadata.clone();
+    meta.entry("format".into()).or_insert_with(|| "pt".into());
+    meta
+}
+
+/// Plans an HF directory: carried files first, then weights, index last.
+pub fn plan_dir(model: &Model, tensors: &[OutTensor], dir: &Path, max_shard_size: Option<u64>) -> Result<OutputPlan> {
+    let mut files: Vec<PlannedFile> = model
+        .aux_files
+        .iter()
+        .map(|a| PlannedFile {
+            rel_path: a.rel_path.clone(),
+            content: FileContent::CopyOf(a.source.clone()),
+        })
+        .collect();
+    files.extend(plan_safetensors_files(
+        tensors,
+        &output_metadata(model),
+        max_shard_size,
+        "model",
+        INDEX_FILE,
+    )?);
+    Ok(OutputPlan {
+        root: dir.to_path_buf(),
+        name: "model".into(),
+        files,
+    })
+}
+
+/// Plans a single `.safetensors` file target (shards beside it when needed).
+pub fn plan_file(model: &Model, tensors: &[OutTensor], file: &Path, max_shard_size: Option<u64>) -> Result<OutputPlan> {
+    let root = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let fname = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| Error::InvalidOption(format!("{}: not a file name", file.display())))?;
+    let stem = fname.strip_suffix(".safetensors").unwrap_or(&fname).to_string();
+    let files = plan_safetensors_files(
+        tensors,
+        &output_metadata(model),
+        max_shard_size,
+        &stem,
+        &format!("{stem}.safetensors.index.json"),
+    )?;
+    Ok(OutputPlan { root, name: fname, files })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() -> Result<()> {
+        assert_eq!(parse_size("5GB")?, 5_000_000_000);
+        assert_eq!(parse_size("2GiB")?, 2 << 30);
+        assert_eq!(parse_size("20MB")?, 20_000_000);
+        assert_eq!(parse_size("1.5KB")?, 1500);
+        assert_eq!(parse_size("123")?, 123);
+        assert!(parse_size("5XB").is_err());
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn relative_paths() {
+        assert!(check_relative("model-00001-of-00002.safetensors").is_ok());
+        assert!(check_relative("sub/x.safetensors").is_ok());
+        assert!(check_relative("../x.safetensors").is_err());
+        assert!(check_relative("a/../../x").is_err());
+        assert!(check_relative("/etc/passwd").is_err());
+        assert!(check_relative("").is_err());
+        assert!(check_relative("a\\..\\b").is_err());
+    }
+}

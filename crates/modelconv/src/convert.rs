@@ -1,0 +1,338 @@
+//! `convert`: read a model, plan dtypes and layout, write it, report.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use modelconv_core::cast::can_cast;
+use modelconv_core::engine::{self, EngineOptions, OutTensor, OutputPlan, Transform, WrittenFile};
+use modelconv_core::progress::Reporter;
+use modelconv_core::{DType, Error, Model, OutputTarget, Result};
+use modelconv_formats::hf;
+use serde::Serialize;
+
+use crate::glob;
+use crate::source;
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// safetensors: a single file, or an HF directory with `model.safetensors` (sharded as needed).
+    Safetensors,
+}
+
+impl Format {
+    /// Parses a `--to` value. Known but not yet writable formats get a clear error.
+    pub fn parse(s: &str) -> Result<Format> {
+        match s.to_ascii_lowercase().as_str() {
+            "safetensors" | "st" | "hf" => Ok(Format::Safetensors),
+            "gguf" | "parquet" | "pytorch" | "pt" | "bin" | "numpy" | "npz" | "onnx" | "mlx" | "gptq" | "awq"
+            | "torchscript" => Err(Error::InvalidOption(format!(
+                "writing {s} is not supported yet; this build writes: safetensors"
+            ))),
+            _ => Err(Error::InvalidOption(format!(
+                "unknown output format '{s}'; this build writes: safetensors"
+            ))),
+        }
+    }
+
+    /// The format a file extension names, if any.
+    pub fn from_extension(path: &Path) -> Option<Format> {
+        match path.extension()?.to_str()? {
+            "safetensors" => Some(Format::Safetensors),
+            _ => None,
+        }
+    }
+
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Safetensors => "safetensors",
+        }
+    }
+}
+
+/// What `convert` should do. `ConvertOptions::default()` keeps every dtype,
+/// writes safetensors (or what the destination's extension says), does not
+/// shard, and uses [`EngineOptions::default`].
+#[derive(Debug, Clone, Default)]
+pub struct ConvertOptions {
+    /// Output format; `None` = from the destination's extension, else safetensors.
+    pub to: Option<Format>,
+    /// Target dtype for float tensors; `None` = keep each tensor's dtype.
+    pub dtype: Option<DType>,
+    /// Per-tensor dtype overrides `(glob, dtype)`; the first matching glob wins
+    /// over `dtype`. Integer and bool tensors are never cast.
+    pub dtype_overrides: Vec<(String, DType)>,
+    /// Largest shard (tensor bytes); `None` = one file.
+    pub max_shard_size: Option<u64>,
+    /// Engine settings (threads, chunk size, resume).
+    pub engine: EngineOptions,
+}
+
+impl ConvertOptions {
+    /// Parses `PATTERN=DTYPE` overrides.
+    pub fn parse_override(spec: &str) -> Result<(String, DType)> {
+        let (pat, dt) = spec
+            .rsplit_once('=')
+            .ok_or_else(|| Error::InvalidOption(format!("override '{spec}' is not PATTERN=DTYPE")))?;
+        let dtype = parse_target_dtype(dt)?;
+        Ok((pat.to_string(), dtype))
+    }
+}
+
+/// Parses a cast target dtype (`f16`, `bf16`, `f32`, `f64`).
+pub fn parse_target_dtype(s: &str) -> Result<DType> {
+    let dt: DType = s.parse().map_err(|e: modelconv_core::dtype::UnknownDType| Error::InvalidOption(e.to_string()))?;
+    if !dt.is_cast_target() {
+        return Err(Error::InvalidOption(format!(
+            "cannot cast to {dt}: target dtypes are f16, bf16, f32 and f64"
+        )));
+    }
+    Ok(dt)
+}
+
+/// An output file in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportFile {
+    /// Path.
+    pub path: PathBuf,
+    /// Size in bytes.
+    pub size: u64,
+    /// Lower-case hex SHA-256.
+    pub sha256: String,
+    /// True if kept from an interrupted run (`--resume`).
+    pub kept: bool,
+}
+
+impl From<WrittenFile> for ReportFile {
+    fn from(f: WrittenFile) -> Self {
+        ReportFile {
+            path: f.path,
+            size: f.size,
+            sha256: f.sha256,
+            kept: f.kept,
+        }
+    }
+}
+
+/// What a conversion did. The first seven fields are the seeds'
+/// `ConversionResult` fields.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ConversionReport {
+    /// True if the output was written completely.
+    pub success: bool,
+    /// Number of parameters (tensor elements) converted.
+    pub total_parameters: u64,
+    /// Bytes of the source's weight files and carried files.
+    pub source_size_bytes: u64,
+    /// Bytes of all output files.
+    pub output_size_bytes: u64,
+    /// `source_size_bytes / output_size_bytes`.
+    pub compression_ratio: f64,
+    /// Wall time in seconds.
+    pub conversion_time_sec: f64,
+    /// Why it failed, if it did.
+    pub error_message: Option<String>,
+    /// The source as given.
+    pub source: String,
+    /// Source format detected.
+    pub source_format: String,
+    /// The output path.
+    pub output: PathBuf,
+    /// Output format.
+    pub output_format: String,
+    /// Number of tensors written.
+    pub tensors: usize,
+    /// Output dtype histogram: dtype name → tensor count.
+    pub dtypes: BTreeMap<String, usize>,
+    /// Tensors whose dtype changed.
+    pub tensors_cast: usize,
+    /// Output files with checksums, in write order.
+    pub files: Vec<ReportFile>,
+    /// Non-weight files carried over (relative paths).
+    pub carried_files: Vec<String>,
+    /// Things the user should know (overflows, skipped files, ...).
+    pub warnings: Vec<String>,
+    /// Chunks kept from an interrupted run (`--resume`).
+    pub resumed_chunks: u64,
+}
+
+impl ConversionReport {
+    /// A report for a conversion that failed with `error`.
+    pub fn failed(src: &str, dst: &Path, error: &Error, elapsed: f64) -> Self {
+        ConversionReport {
+            success: false,
+            error_message: Some(error.to_string()),
+            source: src.to_string(),
+            output: dst.to_path_buf(),
+            conversion_time_sec: elapsed,
+            ..ConversionReport::default()
+        }
+    }
+}
+
+/// Chooses each tensor's output dtype and transform.
+pub fn plan_tensors(model: &Model, opts: &ConvertOptions) -> Result<Vec<OutTensor>> {
+    model
+        .tensors
+        .iter()
+        .map(|t| {
+            let wanted = opts
+                .dtype_overrides
+                .iter()
+                .find(|(pat, _)| glob::matches(pat, &t.info.name))
+                .map(|(_, d)| *d)
+                .or(opts.dtype);
+            let from = t.info.dtype;
+            let to = match wanted {
+                Some(to) if to != from && from.is_float() => to,
+                _ => from,
+            };
+            if to != from && !can_cast(from, to) {
+                return Err(Error::InvalidOption(format!(
+                    "tensor '{}': cannot cast {from} to {to}",
+                    t.info.name
+                )));
+            }
+            let mut info = t.info.clone();
+            info.dtype = to;
+            Ok(OutTensor {
+                info,
+                source: Arc::clone(&t.source),
+                transform: if to == from {
+                    Transform::Copy
+                } else {
+                    Transform::Cast { from, to }
+                },
+            })
+        })
+        .collect()
+}
+
+/// Where `dst` goes for `format`: a file if it has the format's extension,
+/// else a directory.
+pub fn output_target(dst: &Path, format: Format) -> OutputTarget {
+    if Format::from_extension(dst) == Some(format) {
+        OutputTarget::File(dst.to_path_buf())
+    } else {
+        OutputTarget::Directory(dst.to_path_buf())
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if let Ok(c) = p.canonicalize() {
+        return c;
+    }
+    // Not there yet: canonicalize the parent and keep the name.
+    match (p.parent(), p.file_name()) {
+        (Some(parent), Some(name)) => {
+            let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+            absolute(parent).join(name)
+        }
+        _ => p.to_path_buf(),
+    }
+}
+
+/// Refuses plans that would write over one of the model's input files or
+/// into the input directory itself.
+fn check_no_overwrite(model: &Model, plan: &OutputPlan) -> Result<()> {
+    let inputs: Vec<PathBuf> = model
+        .source_files
+        .iter()
+        .map(|f| f.path.clone())
+        .chain(model.aux_files.iter().map(|a| a.source.clone()))
+        .map(|p| absolute(&p))
+        .collect();
+    let root = absolute(&model.root);
+    if model.root.is_dir() && absolute(&plan.root) == root {
+        return Err(Error::WouldOverwriteInput {
+            output: plan.root.clone(),
+            input: model.root.clone(),
+        });
+    }
+    for out in plan.paths() {
+        let abs = absolute(&out);
+        if let Some(input) = inputs.iter().find(|i| **i == abs) {
+            return Err(Error::WouldOverwriteInput {
+                output: out,
+                input: input.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Converts `src` (path or hub id) to `dst`.
+pub fn convert(src: &str, dst: &Path, opts: &ConvertOptions, reporter: &dyn Reporter) -> Result<ConversionReport> {
+    let start = Instant::now();
+    let model = source::open(src)?;
+    let format = opts
+        .to
+        .or_else(|| Format::from_extension(dst))
+        .unwrap_or(Format::Safetensors);
+    let target = output_target(dst, format);
+    let tensors = plan_tensors(&model, opts)?;
+    let plan = match (&target, format) {
+        (OutputTarget::Directory(dir), Format::Safetensors) => hf::plan_dir(&model, &tensors, dir, opts.max_shard_size)?,
+        (OutputTarget::File(file), Format::Safetensors) => hf::plan_file(&model, &tensors, file, opts.max_shard_size)?,
+    };
+    check_no_overwrite(&model, &plan)?;
+    let written = engine::run(&plan, &opts.engine, reporter)?;
+
+    let mut warnings = Vec::new();
+    for (name, n) in &written.overflows {
+        let to = tensors
+            .iter()
+            .find(|t| &t.info.name == name)
+            .map(|t| t.info.dtype.name())
+            .unwrap_or("?");
+        warnings.push(format!("tensor '{name}': {n} finite values overflowed to ±Inf when cast to {to}"));
+    }
+    for s in &model.skipped_files {
+        warnings.push(format!("not carried over: {s} (weights in a format this conversion does not read)"));
+    }
+    if matches!(target, OutputTarget::File(_)) && !model.aux_files.is_empty() {
+        warnings.push(format!(
+            "{} non-weight files (config, tokenizer, ...) are not written next to a single-file output; give a directory to keep them",
+            model.aux_files.len()
+        ));
+    }
+    let mut dtypes = BTreeMap::new();
+    for t in &tensors {
+        *dtypes.entry(t.info.dtype.name().to_string()).or_insert(0) += 1;
+    }
+    let files: Vec<ReportFile> = written.files.into_iter().map(ReportFile::from).collect();
+    let output_size_bytes: u64 = files.iter().map(|f| f.size).sum();
+    let source_size_bytes = model.source_size_bytes();
+    Ok(ConversionReport {
+        success: true,
+        total_parameters: model.total_parameters(),
+        source_size_bytes,
+        output_size_bytes,
+        compression_ratio: if output_size_bytes > 0 {
+            source_size_bytes as f64 / output_size_bytes as f64
+        } else {
+            0.0
+        },
+        conversion_time_sec: start.elapsed().as_secs_f64(),
+        error_message: None,
+        source: src.to_string(),
+        source_format: model.format.clone(),
+        output: dst.to_path_buf(),
+        output_format: format.name().to_string(),
+        tensors: tensors.len(),
+        dtypes,
+        tensors_cast: tensors.iter().filter(|t| t.transform != Transform::Copy).count(),
+        files,
+        carried_files: if matches!(target, OutputTarget::Directory(_)) {
+            model.aux_files.iter().map(|a| a.rel_path.clone()).collect()
+        } else {
+            Vec::new()
+        },
+        warnings,
+        resumed_chunks: written.chunks_kept,
+    })
+}

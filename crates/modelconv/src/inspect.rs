@@ -1,0 +1,94 @@
+//! `inspect`: what a model source holds, without reading tensor data.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use modelconv_core::{Result, TensorInfo};
+use serde::Serialize;
+
+use crate::source;
+
+/// Per-dtype totals.
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
+pub struct DTypeStats {
+    /// Number of tensors.
+    pub tensors: usize,
+    /// Number of elements.
+    pub parameters: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+/// A weight file of the source.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileStats {
+    /// Path.
+    pub path: PathBuf,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// What `inspect` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct InspectReport {
+    /// The source as given.
+    pub source: String,
+    /// Detected format.
+    pub format: String,
+    /// Architecture from config.json (`architectures[0]`), if any.
+    pub architecture: Option<String>,
+    /// `model_type` from config.json, if any.
+    pub model_type: Option<String>,
+    /// Number of tensors.
+    pub tensor_count: usize,
+    /// Number of parameters (elements).
+    pub parameters: u64,
+    /// Total tensor bytes.
+    pub total_bytes: u64,
+    /// Dtype name → totals.
+    pub dtypes: BTreeMap<String, DTypeStats>,
+    /// Weight files (shards), with sizes.
+    pub files: Vec<FileStats>,
+    /// Free-form metadata (safetensors `__metadata__`).
+    pub metadata: BTreeMap<String, String>,
+    /// Non-weight files that a conversion carries over.
+    pub carried_files: Vec<String>,
+    /// Weight files in formats not read by this conversion.
+    pub skipped_files: Vec<String>,
+    /// Every tensor, in source order.
+    pub tensors: Vec<TensorInfo>,
+}
+
+/// Inspects `src` (path or hub id).
+pub fn inspect(src: &str) -> Result<InspectReport> {
+    let model = source::open(src)?;
+    let mut dtypes: BTreeMap<String, DTypeStats> = BTreeMap::new();
+    for t in &model.tensors {
+        let s = dtypes.entry(t.info.dtype.name().to_string()).or_default();
+        s.tensors += 1;
+        s.parameters += t.info.numel() as u64;
+        s.bytes += t.info.nbytes() as u64;
+    }
+    Ok(InspectReport {
+        source: src.to_string(),
+        format: model.format.clone(),
+        architecture: model.architecture(),
+        model_type: model.model_type(),
+        tensor_count: model.tensors.len(),
+        parameters: model.total_parameters(),
+        total_bytes: model.total_tensor_bytes(),
+        dtypes,
+        files: model
+            .source_files
+            .iter()
+            .map(|f| FileStats {
+                path: f.path.clone(),
+                size: f.size,
+            })
+            .collect(),
+        metadata: model.metadata.clone(),
+        carried_files: model.aux_files.iter().map(|a| a.rel_path.clone()).collect(),
+        skipped_files: model.skipped_files.clone(),
+        tensors: model.tensors.iter().map(|t| t.info.clone()).collect(),
+    })
+}
