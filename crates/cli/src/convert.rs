@@ -34,12 +34,16 @@ fn options(args: &ConvertArgs) -> modelconv::Result<ConvertOptions> {
         engine: EngineOptions {
             threads: args.threads,
             chunk_bytes: match args.chunk_size.as_deref() {
-                Some(s) => usize::try_from(modelconv::parse_size(s)?)
-                    .map_err(|_| modelconv::Error::InvalidOption(format!("chunk size {s} is too large")))?,
+                Some(s) => usize::try_from(modelconv::parse_size(s)?).map_err(|_| {
+                    modelconv::Error::InvalidOption(format!("chunk size {s} is too large"))
+                })?,
                 None => EngineOptions::default().chunk_bytes,
             },
             resume: args.resume,
-            chunk_delay_ms: std::env::var(DELAY_ENV).ok().and_then(|v| v.parse().ok()).unwrap_or(0),
+            chunk_delay_ms: std::env::var(DELAY_ENV)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
             ..EngineOptions::default()
         },
     })
@@ -49,7 +53,8 @@ fn options(args: &ConvertArgs) -> modelconv::Result<ConvertOptions> {
 pub fn run(args: ConvertArgs) -> Result<()> {
     let start = Instant::now();
     let bar = Bar::new(args.quiet || args.json);
-    let result = options(&args).and_then(|opts| modelconv::convert(&args.src, &args.dst, &opts, &bar));
+    let result =
+        options(&args).and_then(|opts| modelconv::convert(&args.src, &args.dst, &opts, &bar));
     match result {
         Ok(report) => {
             if args.json {
@@ -61,8 +66,12 @@ pub fn run(args: ConvertArgs) -> Result<()> {
         }
         Err(err) => {
             if args.json {
-                let report =
-                    ConversionReport::failed(&args.src, &args.dst, &err, start.elapsed().as_secs_f64());
+                let report = ConversionReport::failed(
+                    &args.src,
+                    &args.dst,
+                    &err,
+                    start.elapsed().as_secs_f64(),
+                );
                 println!("{}", serde_json::to_string_pretty(&report)?);
             }
             Err(err.into())
@@ -81,7 +90,11 @@ fn print_summary(r: &ConversionReport) {
         r.output_format
     );
     let dtypes: Vec<String> = r.dtypes.iter().map(|(d, n)| format!("{d}: {n}")).collect();
-    println!("  dtypes:  {} ({} tensors cast)", dtypes.join(", "), r.tensors_cast);
+    println!(
+        "  dtypes:  {} ({} tensors cast)",
+        dtypes.join(", "),
+        r.tensors_cast
+    );
     println!(
         "  size:    {} -> {} (ratio {:.2}x) in {:.2} s",
         units::bytes(r.source_size_bytes),
@@ -98,11 +111,24 @@ fn print_summary(r: &ConversionReport) {
             .or_else(|| f.path.file_name().map(std::path::Path::new))
             .map(|p| p.display().to_string())
             .unwrap_or_default();
-        let kept = if f.kept { " (kept from interrupted run)" } else { "" };
-        println!("  {:<40} {:>10}  sha256 {}{}", name, units::bytes(f.size), f.sha256, kept);
+        let kept = if f.kept {
+            " (kept from interrupted run)"
+        } else {
+            ""
+        };
+        println!(
+            "  {:<40} {:>10}  sha256 {}{}",
+            name,
+            units::bytes(f.size),
+            f.sha256,
+            kept
+        );
     }
     if r.resumed_chunks > 0 {
-        println!("  resumed: {} chunks kept from the interrupted run", r.resumed_chunks);
+        println!(
+            "  resumed: {} chunks kept from the interrupted run",
+            r.resumed_chunks
+        );
     }
     for w in &r.warnings {
         println!("  warning: {w}");

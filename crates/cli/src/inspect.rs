@@ -24,8 +24,16 @@ pub fn run(args: InspectArgs) -> Result<()> {
     println!("format:       {}", report.format);
     println!("architecture: {arch}");
     println!("tensors:      {}", report.tensor_count);
-    println!("parameters:   {} ({})", report.parameters, units::count(report.parameters));
-    println!("tensor bytes: {} ({})", report.total_bytes, units::bytes(report.total_bytes));
+    println!(
+        "parameters:   {} ({})",
+        report.parameters,
+        units::count(report.parameters)
+    );
+    println!(
+        "tensor bytes: {} ({})",
+        report.total_bytes,
+        units::bytes(report.total_bytes)
+    );
     for (d, s) in &report.dtypes {
         println!(
             "  {d:<8} {:>6} tensors {:>10} parameters {:>10}",
@@ -39,7 +47,11 @@ pub fn run(args: InspectArgs) -> Result<()> {
         println!("  {} ({})", f.path.display(), units::bytes(f.size));
     }
     if !report.metadata.is_empty() {
-        let meta: Vec<String> = report.metadata.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let meta: Vec<String> = report
+            .metadata
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         println!("metadata:     {}", meta.join(", "));
     }
     if !report.carried_files.is_empty() {

@@ -64,12 +64,17 @@ const BLOCK: usize = 1024;
 
 /// Casts the little-endian elements in `input` (dtype `from`) into `output`
 /// (dtype `to`). `output` must hold exactly as many elements as `input`.
-pub fn cast(from: DType, to: DType, input: &[u8], output: &mut [u8]) -> Result<CastStats, CastError> {
+pub fn cast(
+    from: DType,
+    to: DType,
+    input: &[u8],
+    output: &mut [u8],
+) -> Result<CastStats, CastError> {
     if !can_cast(from, to) {
         return Err(CastError::Unsupported { from, to });
     }
     let n = input.len() / from.size();
-    if input.len() % from.size() != 0 || output.len() != n * to.size() {
+    if !input.len().is_multiple_of(from.size()) || output.len() != n * to.size() {
         return Err(CastError::Length {
             input: input.len(),
             output: output.len(),
@@ -293,12 +298,25 @@ mod tests {
     }
 
     fn u16s(b: &[u8]) -> Vec<u16> {
-        b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()
+        b.chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect()
     }
 
     #[test]
     fn f32_to_f16_special_values() {
-        let input = [0.0f32, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 65504.0, 65520.0, -1e6, 5.960_464_5e-8, 1.0 + 1.0 / 2048.0];
+        let input = [
+            0.0f32,
+            -0.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            65504.0,
+            65520.0,
+            -1e6,
+            5.960_464_5e-8,
+            1.0 + 1.0 / 2048.0,
+        ];
         let (out, stats) = cast_vec(DType::F32, DType::F16, &f32_bytes(&input));
         let got = u16s(&out);
         assert_eq!(got[0], 0x0000);

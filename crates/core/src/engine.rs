@@ -176,7 +176,10 @@ impl OutputPlan {
 
     /// Absolute paths of all planned files.
     pub fn paths(&self) -> Vec<PathBuf> {
-        self.files.iter().map(|f| self.root.join(&f.rel_path)).collect()
+        self.files
+            .iter()
+            .map(|f| self.root.join(&f.rel_path))
+            .collect()
     }
 
     fn journal_path(&self) -> PathBuf {
@@ -194,7 +197,11 @@ impl OutputPlan {
         for f in &self.files {
             h.update(format!("file {}\n", f.rel_path));
             match &f.content {
-                FileContent::Laid { prefix, len, tensors } => {
+                FileContent::Laid {
+                    prefix,
+                    len,
+                    tensors,
+                } => {
                     h.update(format!("laid {len} {}\n", prefix.len()));
                     h.update(prefix);
                     for t in tensors {
@@ -214,7 +221,12 @@ impl OutputPlan {
                 FileContent::CopyOf(p) => {
                     let meta = fs::metadata(p).ok();
                     let modified = meta.as_ref().and_then(|m| m.modified().ok());
-                    h.update(format!("copy {} {:?} {:?}\n", p.display(), meta.map(|m| m.len()), modified));
+                    h.update(format!(
+                        "copy {} {:?} {:?}\n",
+                        p.display(),
+                        meta.map(|m| m.len()),
+                        modified
+                    ));
                 }
             }
         }
@@ -296,16 +308,19 @@ fn read_journal(path: &Path, fingerprint: &str) -> Option<JournalState> {
     let mut lines = BufReader::new(file).lines();
     let first = lines.next()?.ok()?;
     match serde_json::from_str::<JournalLine>(&first).ok()? {
-        JournalLine::Header { v: 1, fingerprint: fp } if fp == fingerprint => {}
+        JournalLine::Header {
+            v: 1,
+            fingerprint: fp,
+        } if fp == fingerprint => {}
         _ => return None,
     }
     let mut state = JournalState::default();
     // A torn last line (killed mid-write) simply fails to parse and is skipped.
     for line in lines.map_while(|l| l.ok()) {
         match serde_json::from_str::<JournalLine>(&line) {
-            Ok(JournalLine::Chunk { chunk: (f, off, len, crc) }) => {
-                state.chunks.entry(f).or_default().push((off, len, crc))
-            }
+            Ok(JournalLine::Chunk {
+                chunk: (f, off, len, crc),
+            }) => state.chunks.entry(f).or_default().push((off, len, crc)),
             Ok(JournalLine::File { file, sha256 }) => {
                 state.files.insert(file, sha256);
             }
@@ -334,7 +349,10 @@ impl Journal {
 }
 
 fn partial_path(target: &Path) -> PathBuf {
-    let mut name = target.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = target
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".partial");
     target.with_file_name(name)
 }
@@ -347,7 +365,11 @@ fn sync_dir(dir: &Path) {
 }
 
 /// Runs `plan`: writes every file atomically, reporting progress to `reporter`.
-pub fn run(plan: &OutputPlan, opts: &EngineOptions, reporter: &dyn Reporter) -> Result<WriteReport> {
+pub fn run(
+    plan: &OutputPlan,
+    opts: &EngineOptions,
+    reporter: &dyn Reporter,
+) -> Result<WriteReport> {
     let created_root = !plan.root.exists();
     fs::create_dir_all(&plan.root).at(&plan.root)?;
     let lock_path = plan.lock_path();
@@ -426,13 +448,16 @@ fn run_locked(
         .build()
         .map_err(|e| Error::Internal(format!("cannot start worker threads: {e}")))?;
 
-    let (total_tensors, total_bytes) = plan.files.iter().fold((0u64, 0u64), |acc, f| match &f.content {
-        FileContent::Laid { tensors, .. } => (
-            acc.0 + tensors.len() as u64,
-            acc.1 + tensors.iter().map(TensorJob::out_len).sum::<u64>(),
-        ),
-        _ => acc,
-    });
+    let (total_tensors, total_bytes) =
+        plan.files
+            .iter()
+            .fold((0u64, 0u64), |acc, f| match &f.content {
+                FileContent::Laid { tensors, .. } => (
+                    acc.0 + tensors.len() as u64,
+                    acc.1 + tensors.iter().map(TensorJob::out_len).sum::<u64>(),
+                ),
+                _ => acc,
+            });
     reporter.start("writing", total_tensors, total_bytes);
 
     let mut report = WriteReport::default();
@@ -461,7 +486,16 @@ fn run_locked(
         }
         let partial = partial_path(&target);
         let outcome = write_one(
-            idx, file, &partial, &state, resuming, opts, &pool, &journal, reporter, &mut report,
+            idx,
+            file,
+            &partial,
+            &state,
+            resuming,
+            opts,
+            &pool,
+            &journal,
+            reporter,
+            &mut report,
         );
         if let Err(e) = outcome {
             if !opts.resume {
@@ -542,7 +576,11 @@ fn write_one(
             fs::copy(src, partial).at(src)?;
             File::open(partial).at(partial)?.sync_all().at(partial)
         }
-        FileContent::Laid { prefix, len, tensors } => {
+        FileContent::Laid {
+            prefix,
+            len,
+            tensors,
+        } => {
             let existing = if resuming {
                 fs::metadata(partial).ok().map(|m| m.len())
             } else {
@@ -585,7 +623,8 @@ fn write_one(
                     start = end;
                 }
             }
-            let remaining: Vec<AtomicUsize> = (0..tensors.len()).map(|_| AtomicUsize::new(0)).collect();
+            let remaining: Vec<AtomicUsize> =
+                (0..tensors.len()).map(|_| AtomicUsize::new(0)).collect();
             for c in &chunks {
                 remaining[c.job].fetch_add(1, Ordering::Relaxed);
             }
@@ -623,9 +662,10 @@ fn write_one(
                         }
                         Transform::Cast { from, to } => {
                             let mut out = vec![0u8; usize::try_from(c.out_len).unwrap_or(0)];
-                            let stats: CastStats = cast(from, to, &input, &mut out).map_err(|e| {
-                                Error::Internal(format!("tensor '{}': {e}", c.tensor.name))
-                            })?;
+                            let stats: CastStats =
+                                cast(from, to, &input, &mut out).map_err(|e| {
+                                    Error::Internal(format!("tensor '{}': {e}", c.tensor.name))
+                                })?;
                             if stats.overflowed > 0 {
                                 overflow[c.job].fetch_add(stats.overflowed, Ordering::Relaxed);
                             }
@@ -699,7 +739,14 @@ mod tests {
         let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
         let values: Vec<f32> = (0..10_000).map(|i| i as f32 * 0.5 - 7.0).collect();
         let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let p = plan(dir.path(), data, Transform::Cast { from: DType::F32, to: DType::F16 });
+        let p = plan(
+            dir.path(),
+            data,
+            Transform::Cast {
+                from: DType::F32,
+                to: DType::F16,
+            },
+        );
         let opts = EngineOptions {
             chunk_bytes: 1000,
             ..EngineOptions::default()
@@ -750,7 +797,14 @@ mod tests {
             serde_json::json!({"chunk": [0, 4100, 4096, bad]}),
         );
         fs::write(p.journal_path(), journal).at("journal")?;
-        let report = run(&p, &EngineOptions { resume: true, ..opts }, &NoProgress)?;
+        let report = run(
+            &p,
+            &EngineOptions {
+                resume: true,
+                ..opts
+            },
+            &NoProgress,
+        )?;
         assert_eq!(report.chunks_kept, 1);
         let bytes = fs::read(dir.path().join("out.bin")).at("out.bin")?;
         assert_eq!(&bytes[4..], &data[..]);

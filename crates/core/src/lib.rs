@@ -56,5 +56,10 @@ pub trait Writer {
     fn name(&self) -> &'static str;
     /// Lays out `tensors` (already renamed/cast as requested) and the
     /// model's carried files for `target`.
-    fn plan(&self, model: &Model, tensors: &[engine::OutTensor], target: &OutputTarget) -> Result<engine::OutputPlan>;
+    fn plan(
+        &self,
+        model: &Model,
+        tensors: &[engine::OutTensor],
+        target: &OutputTarget,
+    ) -> Result<engine::OutputPlan>;
 }

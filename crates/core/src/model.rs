@@ -83,7 +83,10 @@ impl Model {
         {
             return Some(a.to_string());
         }
-        config.get("model_type").and_then(|m| m.as_str()).map(str::to_string)
+        config
+            .get("model_type")
+            .and_then(|m| m.as_str())
+            .map(str::to_string)
     }
 
     /// `config.json`'s `model_type`, if any.

@@ -34,7 +34,9 @@ pub struct TensorInfo {
 impl TensorInfo {
     /// Number of elements, or `None` on overflow.
     pub fn checked_numel(&self) -> Option<usize> {
-        self.shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        self.shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
     }
 
     /// Number of elements. Shapes are validated by readers, so overflow
@@ -185,7 +187,12 @@ impl MmapSlice {
             return Err(Error::invalid(
                 file.path(),
                 crate::error::InvalidKind::OffsetOutOfBounds,
-                format!("byte range {}..{} outside file of {} bytes", range.start, range.end, file.len()),
+                format!(
+                    "byte range {}..{} outside file of {} bytes",
+                    range.start,
+                    range.end,
+                    file.len()
+                ),
             )
             .at_offset(range.start as u64));
         }
@@ -211,11 +218,14 @@ impl TensorSource for MmapSlice {
         self.bytes()
             .get(range.clone())
             .map(Cow::Borrowed)
-            .ok_or_else(|| Error::Internal(format!("read {range:?} past tensor end {}", self.len())))
+            .ok_or_else(|| {
+                Error::Internal(format!("read {range:?} past tensor end {}", self.len()))
+            })
     }
 
     fn release(&self, range: Range<usize>) {
-        self.file.release(self.start + range.start..self.start + range.end);
+        self.file
+            .release(self.start + range.start..self.start + range.end);
     }
 
     fn identity(&self) -> String {
@@ -233,10 +243,9 @@ impl TensorSource for OwnedBytes {
     }
 
     fn read(&self, range: Range<usize>) -> Result<Cow<'_, [u8]>> {
-        self.0
-            .get(range.clone())
-            .map(Cow::Borrowed)
-            .ok_or_else(|| Error::Internal(format!("read {range:?} past tensor end {}", self.0.len())))
+        self.0.get(range.clone()).map(Cow::Borrowed).ok_or_else(|| {
+            Error::Internal(format!("read {range:?} past tensor end {}", self.0.len()))
+        })
     }
 
     fn identity(&self) -> String {

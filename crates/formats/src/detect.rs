@@ -48,9 +48,7 @@ pub fn detect(path: &Path) -> Result<SourceKind> {
         n += got;
     }
     let head = &head[..n];
-    if crate::safetensors::sniff(head)
-        || path.extension().is_some_and(|e| e == "safetensors")
-    {
+    if crate::safetensors::sniff(head) || path.extension().is_some_and(|e| e == "safetensors") {
         return Ok(SourceKind::Safetensors);
     }
     let what = unsupported_magic(head).unwrap_or("not a recognised model file");

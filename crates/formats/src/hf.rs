@@ -87,7 +87,8 @@ pub fn read_dir(dir: &Path) -> Result<Model> {
     } else {
         let found = list_weight_like(dir)?;
         let detail = if found.is_empty() {
-            "no model weights found (expected model.safetensors or model.safetensors.index.json)".to_string()
+            "no model weights found (expected model.safetensors or model.safetensors.index.json)"
+                .to_string()
         } else {
             format!(
                 "no model.safetensors or model.safetensors.index.json here; found {}. Only safetensors weights are read so far (PyTorch .bin, GGUF and other formats are planned)",
@@ -129,7 +130,12 @@ fn is_weight_file(name: &str) -> bool {
     WEIGHT_SUFFIXES.iter().any(|s| name.ends_with(s)) || name.contains(".modelconv-")
 }
 
-fn read_sharded(index_path: &Path, dir: &Path, model: &mut Model, weight_files: &mut Vec<String>) -> Result<()> {
+fn read_sharded(
+    index_path: &Path,
+    dir: &Path,
+    model: &mut Model,
+    weight_files: &mut Vec<String>,
+) -> Result<()> {
     let size = fs::metadata(index_path).at(index_path)?.len();
     if size > MAX_INDEX_BYTES {
         return Err(Error::invalid(
@@ -152,17 +158,25 @@ fn read_sharded(index_path: &Path, dir: &Path, model: &mut Model, weight_files: 
                 "expected an object with a \"weight_map\" object",
             )
         })?;
-    // Shards in first-mention order, with the tensors each should hold.
+    // Shard names (read in sorted order) and where each tensor should be.
     let mut shards: Vec<String> = Vec::new();
     let mut expected: HashMap<String, String> = HashMap::new();
     for (tensor, shard) in weight_map {
         let shard = shard.as_str().ok_or_else(|| {
-            Error::invalid(index_path, InvalidKind::HeaderNotObject, "weight_map values must be file names")
-                .with_tensor(tensor)
+            Error::invalid(
+                index_path,
+                InvalidKind::HeaderNotObject,
+                "weight_map values must be file names",
+            )
+            .with_tensor(tensor)
         })?;
         check_relative(shard).map_err(|why| {
-            Error::invalid(index_path, InvalidKind::PathTraversal, format!("shard path '{shard}' {why}"))
-                .with_tensor(tensor)
+            Error::invalid(
+                index_path,
+                InvalidKind::PathTraversal,
+                format!("shard path '{shard}' {why}"),
+            )
+            .with_tensor(tensor)
         })?;
         if !shards.iter().any(|s| s == shard) {
             shards.push(shard.to_string());
@@ -215,7 +229,10 @@ fn read_sharded(index_path: &Path, dir: &Path, model: &mut Model, weight_files: 
             model.metadata = st.metadata;
         }
         model.tensors.extend(st.tensors);
-        model.source_files.push(SourceFile { path, size: st.size });
+        model.source_files.push(SourceFile {
+            path,
+            size: st.size,
+        });
         weight_files.push(shard.clone());
     }
     if let Some((tensor, shard)) = expected.iter().find(|(t, _)| !seen.contains_key(*t)) {
@@ -254,11 +271,20 @@ fn check_relative(p: &str) -> std::result::Result<(), &'static str> {
     Ok(())
 }
 
-fn collect_aux(root: &Path, dir: &Path, depth: usize, weight_files: &[String], model: &mut Model) -> Result<()> {
+fn collect_aux(
+    root: &Path,
+    dir: &Path,
+    depth: usize,
+    weight_files: &[String],
+    model: &mut Model,
+) -> Result<()> {
     if depth > MAX_DEPTH {
         return Ok(());
     }
-    let mut entries: Vec<_> = fs::read_dir(dir).at(dir)?.collect::<std::result::Result<_, _>>().at(dir)?;
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .at(dir)?
+        .collect::<std::result::Result<_, _>>()
+        .at(dir)?;
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let path = entry.path();
@@ -268,7 +294,9 @@ fn collect_aux(root: &Path, dir: &Path, depth: usize, weight_files: &[String], m
             .map(|p| p.to_string_lossy().replace('\\', "/"))
             .unwrap_or_else(|_| name.clone());
         // fs::metadata follows symlinks (HF cache snapshots are symlinks to blobs).
-        let Ok(meta) = fs::metadata(&path) else { continue };
+        let Ok(meta) = fs::metadata(&path) else {
+            continue;
+        };
         if meta.is_dir() {
             if name.starts_with('.') {
                 continue;
@@ -279,7 +307,7 @@ fn collect_aux(root: &Path, dir: &Path, depth: usize, weight_files: &[String], m
             }
             collect_aux(root, &path, depth + 1, weight_files, model)?;
         } else if meta.is_file() {
-            if weight_files.iter().any(|w| *w == rel) || name.contains(".modelconv-") {
+            if weight_files.contains(&rel) || name.contains(".modelconv-") {
                 continue;
             }
             if is_weight_file(&name) {
@@ -289,7 +317,9 @@ fn collect_aux(root: &Path, dir: &Path, depth: usize, weight_files: &[String], m
             if model.aux_files.len() >= MAX_AUX_FILES {
                 return Err(Error::Unsupported {
                     path: root.to_path_buf(),
-                    detail: format!("more than {MAX_AUX_FILES} non-weight files; is this a model directory?"),
+                    detail: format!(
+                        "more than {MAX_AUX_FILES} non-weight files; is this a model directory?"
+                    ),
                 });
             }
             model.aux_files.push(AuxFile {
@@ -306,7 +336,9 @@ fn collect_aux(root: &Path, dir: &Path, depth: usize, weight_files: &[String], m
 /// of 1000, as transformers) or KiB/MiB/GiB/TiB (powers of 1024).
 pub fn parse_size(s: &str) -> Result<u64> {
     let t = s.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let mult: u64 = match unit.trim().to_ascii_uppercase().as_str() {
         "" | "B" => 1,
@@ -318,14 +350,20 @@ pub fn parse_size(s: &str) -> Result<u64> {
         "MIB" => 1 << 20,
         "GIB" => 1 << 30,
         "TIB" => 1 << 40,
-        _ => return Err(Error::InvalidOption(format!("invalid size '{s}': unknown unit '{unit}'"))),
+        _ => {
+            return Err(Error::InvalidOption(format!(
+                "invalid size '{s}': unknown unit '{unit}'"
+            )))
+        }
     };
     let value: f64 = num
         .parse()
         .map_err(|_| Error::InvalidOption(format!("invalid size '{s}'")))?;
     let bytes = (value * mult as f64).floor();
     if !(bytes >= 1.0 && bytes < u64::MAX as f64) {
-        return Err(Error::InvalidOption(format!("invalid size '{s}': must be at least 1 byte")));
+        return Err(Error::InvalidOption(format!(
+            "invalid size '{s}': must be at least 1 byte"
+        )));
     }
     Ok(bytes as u64)
 }
@@ -333,7 +371,7 @@ pub fn parse_size(s: &str) -> Result<u64> {
 /// Groups tensors into shards: greedy in order; a new shard starts when the
 /// next tensor would push the current one past `max` bytes; a tensor larger
 /// than `max` gets a shard of its own.
-pub fn split_shards<'a>(tensors: &'a [OutTensor], max: Option<u64>) -> Vec<Vec<&'a OutTensor>> {
+pub fn split_shards(tensors: &[OutTensor], max: Option<u64>) -> Vec<Vec<&OutTensor>> {
     let mut shards: Vec<Vec<&OutTensor>> = vec![Vec::new()];
     let mut current = 0u64;
     for t in tensors {
@@ -402,7 +440,8 @@ pub fn plan_safetensors_files(
         },
         weight_map,
     };
-    let mut text = serde_json::to_string_pretty(&index).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut text =
+        serde_json::to_string_pretty(&index).map_err(|e| Error::Internal(e.to_string()))?;
     text.push('\n');
     files.push(PlannedFile {
         rel_path: index_name.to_string(),
@@ -421,7 +460,12 @@ pub fn output_metadata(model: &Model) -> BTreeMap<String, String> {
 }
 
 /// Plans an HF directory: carried files first, then weights, index last.
-pub fn plan_dir(model: &Model, tensors: &[OutTensor], dir: &Path, max_shard_size: Option<u64>) -> Result<OutputPlan> {
+pub fn plan_dir(
+    model: &Model,
+    tensors: &[OutTensor],
+    dir: &Path,
+    max_shard_size: Option<u64>,
+) -> Result<OutputPlan> {
     let mut files: Vec<PlannedFile> = model
         .aux_files
         .iter()
@@ -445,7 +489,12 @@ pub fn plan_dir(model: &Model, tensors: &[OutTensor], dir: &Path, max_shard_size
 }
 
 /// Plans a single `.safetensors` file target (shards beside it when needed).
-pub fn plan_file(model: &Model, tensors: &[OutTensor], file: &Path, max_shard_size: Option<u64>) -> Result<OutputPlan> {
+pub fn plan_file(
+    model: &Model,
+    tensors: &[OutTensor],
+    file: &Path,
+    max_shard_size: Option<u64>,
+) -> Result<OutputPlan> {
     let root = match file.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -454,7 +503,10 @@ pub fn plan_file(model: &Model, tensors: &[OutTensor], file: &Path, max_shard_si
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .ok_or_else(|| Error::InvalidOption(format!("{}: not a file name", file.display())))?;
-    let stem = fname.strip_suffix(".safetensors").unwrap_or(&fname).to_string();
+    let stem = fname
+        .strip_suffix(".safetensors")
+        .unwrap_or(&fname)
+        .to_string();
     let files = plan_safetensors_files(
         tensors,
         &output_metadata(model),
@@ -462,7 +514,11 @@ pub fn plan_file(model: &Model, tensors: &[OutTensor], file: &Path, max_shard_si
         &stem,
         &format!("{stem}.safetensors.index.json"),
     )?;
-    Ok(OutputPlan { root, name: fname, files })
+    Ok(OutputPlan {
+        root,
+        name: fname,
+        files,
+    })
 }
 
 #[cfg(test)]

@@ -25,7 +25,8 @@ pub fn looks_like_hub_id(s: &str) -> bool {
         !p.is_empty()
             && *p != "."
             && *p != ".."
-            && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     })
 }
 
@@ -40,7 +41,9 @@ pub fn cache_dir() -> PathBuf {
     if let Some(p) = env::var_os("XDG_CACHE_HOME").filter(|p| !p.is_empty()) {
         return PathBuf::from(p).join("huggingface").join("hub");
     }
-    let home = env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let home = env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     home.join(".cache").join("huggingface").join("hub")
 }
 
@@ -53,7 +56,9 @@ pub fn resolve_in(spec: &str, cache: &Path) -> Result<PathBuf> {
         detail,
     };
     if !looks_like_hub_id(spec) || rev.is_empty() || rev.contains("..") || rev.starts_with('/') {
-        return Err(Error::InvalidOption(format!("'{spec}' is not a valid hub id (expected org/name[@revision])")));
+        return Err(Error::InvalidOption(format!(
+            "'{spec}' is not a valid hub id (expected org/name[@revision])"
+        )));
     }
     let repo = cache.join(format!("models--{}", id.replace('/', "--")));
     if !repo.is_dir() {
@@ -68,14 +73,23 @@ pub fn resolve_in(spec: &str, cache: &Path) -> Result<PathBuf> {
     } else if rev.len() == 40 && rev.chars().all(|c| c.is_ascii_hexdigit()) {
         rev.to_string()
     } else {
-        return Err(not_cached(format!("revision '{rev}' has no ref in {}", repo.join("refs").display())));
+        return Err(not_cached(format!(
+            "revision '{rev}' has no ref in {}",
+            repo.join("refs").display()
+        )));
     };
     if commit.is_empty() || !commit.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(not_cached(format!("ref file {} is not a commit hash", ref_file.display())));
+        return Err(not_cached(format!(
+            "ref file {} is not a commit hash",
+            ref_file.display()
+        )));
     }
     let snapshot = repo.join("snapshots").join(&commit);
     if !snapshot.is_dir() {
-        return Err(not_cached(format!("snapshot {} is missing", snapshot.display())));
+        return Err(not_cached(format!(
+            "snapshot {} is missing",
+            snapshot.display()
+        )));
     }
     Ok(snapshot)
 }
@@ -108,10 +122,22 @@ mod tests {
         fs::create_dir_all(repo.join("refs")).map_err(|e| Error::io("x", e))?;
         fs::create_dir_all(repo.join("snapshots").join(sha)).map_err(|e| Error::io("x", e))?;
         fs::write(repo.join("refs/main"), format!("{sha}\n")).map_err(|e| Error::io("x", e))?;
-        assert_eq!(resolve_in("org/m", tmp.path())?, repo.join("snapshots").join(sha));
-        assert_eq!(resolve_in(&format!("org/m@{sha}"), tmp.path())?, repo.join("snapshots").join(sha));
-        assert!(matches!(resolve_in("org/other", tmp.path()), Err(Error::NotCached { .. })));
-        assert!(matches!(resolve_in("org/m@dev", tmp.path()), Err(Error::NotCached { .. })));
+        assert_eq!(
+            resolve_in("org/m", tmp.path())?,
+            repo.join("snapshots").join(sha)
+        );
+        assert_eq!(
+            resolve_in(&format!("org/m@{sha}"), tmp.path())?,
+            repo.join("snapshots").join(sha)
+        );
+        assert!(matches!(
+            resolve_in("org/other", tmp.path()),
+            Err(Error::NotCached { .. })
+        ));
+        assert!(matches!(
+            resolve_in("org/m@dev", tmp.path()),
+            Err(Error::NotCached { .. })
+        ));
         Ok(())
     }
 }

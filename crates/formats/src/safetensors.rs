@@ -52,7 +52,10 @@ impl<'de> Deserialize<'de> for OrderedObject {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<OrderedObject, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<OrderedObject, A::Error> {
                 let mut out = Vec::new();
                 while let Some(entry) = map.next_entry::<String, serde_json::Value>()? {
                     out.push(entry);
@@ -98,7 +101,10 @@ pub fn read_file(path: &Path) -> Result<SafetensorsFile> {
     if data_start > size {
         return Err(invalid(
             InvalidKind::HeaderTooLarge,
-            format!("header length {n} is larger than the {} bytes after it", size - 8),
+            format!(
+                "header length {n} is larger than the {} bytes after it",
+                size - 8
+            ),
         )
         .at_offset(0));
     }
@@ -107,7 +113,11 @@ pub fn read_file(path: &Path) -> Result<SafetensorsFile> {
         invalid(InvalidKind::HeaderNotUtf8, e.to_string()).at_offset(8 + e.valid_up_to() as u64)
     })?;
     if !text.starts_with('{') {
-        return Err(invalid(InvalidKind::HeaderNotObject, "header does not start with '{'".into()).at_offset(8));
+        return Err(invalid(
+            InvalidKind::HeaderNotObject,
+            "header does not start with '{'".into(),
+        )
+        .at_offset(8));
     }
     let object: OrderedObject = serde_json::from_str(text).map_err(|e| {
         let kind = if e.is_data() {
@@ -123,12 +133,19 @@ pub fn read_file(path: &Path) -> Result<SafetensorsFile> {
     let mut entries: Vec<(String, DType, Vec<usize>, u64, u64)> = Vec::new();
     for (name, value) in object.0 {
         if !seen.insert(name.clone()) {
-            return Err(invalid(InvalidKind::DuplicateKey, format!("key '{name}' appears twice")).at_offset(8));
+            return Err(invalid(
+                InvalidKind::DuplicateKey,
+                format!("key '{name}' appears twice"),
+            )
+            .at_offset(8));
         }
         if name == "__metadata__" {
-            let obj = value
-                .as_object()
-                .ok_or_else(|| invalid(InvalidKind::BadMetadata, "__metadata__ is not an object".into()))?;
+            let obj = value.as_object().ok_or_else(|| {
+                invalid(
+                    InvalidKind::BadMetadata,
+                    "__metadata__ is not an object".into(),
+                )
+            })?;
             for (k, v) in obj {
                 let v = v.as_str().ok_or_else(|| {
                     invalid(
@@ -140,24 +157,34 @@ pub fn read_file(path: &Path) -> Result<SafetensorsFile> {
             }
             continue;
         }
-        let raw: RawEntry = serde_json::from_value(value).map_err(|e| {
-            invalid(InvalidKind::BadTensorEntry, e.to_string()).with_tensor(&name)
-        })?;
-        let dtype = parse_dtype(&raw.dtype).map_err(|d| invalid(InvalidKind::BadDtype, d).with_tensor(&name))?;
+        let raw: RawEntry = serde_json::from_value(value)
+            .map_err(|e| invalid(InvalidKind::BadTensorEntry, e.to_string()).with_tensor(&name))?;
+        let dtype = parse_dtype(&raw.dtype)
+            .map_err(|d| invalid(InvalidKind::BadDtype, d).with_tensor(&name))?;
         let shape: Vec<usize> = raw
             .shape
             .iter()
             .map(|&d| usize::try_from(d))
             .collect::<std::result::Result<_, _>>()
-            .map_err(|_| invalid(InvalidKind::BadShape, format!("shape {:?} does not fit in memory", raw.shape)).with_tensor(&name))?;
+            .map_err(|_| {
+                invalid(
+                    InvalidKind::BadShape,
+                    format!("shape {:?} does not fit in memory", raw.shape),
+                )
+                .with_tensor(&name)
+            })?;
         let info = TensorInfo {
             name: name.clone(),
             dtype,
             shape,
         };
-        let nbytes = info
-            .checked_nbytes()
-            .ok_or_else(|| invalid(InvalidKind::BadShape, format!("shape {:?} overflows", raw.shape)).with_tensor(&name))?;
+        let nbytes = info.checked_nbytes().ok_or_else(|| {
+            invalid(
+                InvalidKind::BadShape,
+                format!("shape {:?} overflows", raw.shape),
+            )
+            .with_tensor(&name)
+        })?;
         let (begin, end) = raw.data_offsets;
         if begin > end {
             return Err(invalid(
@@ -191,7 +218,9 @@ pub fn read_file(path: &Path) -> Result<SafetensorsFile> {
         if *begin < expected {
             return Err(invalid(
                 InvalidKind::OverlappingOffsets,
-                format!("starts at data offset {begin}, but the previous tensor ends at {expected}"),
+                format!(
+                    "starts at data offset {begin}, but the previous tensor ends at {expected}"
+                ),
             )
             .with_tensor(name)
             .at_offset(at));
@@ -199,7 +228,9 @@ pub fn read_file(path: &Path) -> Result<SafetensorsFile> {
         if *begin > expected {
             return Err(invalid(
                 InvalidKind::OffsetGap,
-                format!("starts at data offset {begin}, but the previous tensor ends at {expected}"),
+                format!(
+                    "starts at data offset {begin}, but the previous tensor ends at {expected}"
+                ),
             )
             .with_tensor(name)
             .at_offset(data_start + expected));
@@ -242,9 +273,9 @@ pub fn read_file(path: &Path) -> Result<SafetensorsFile> {
 
 fn parse_dtype(s: &str) -> std::result::Result<DType, String> {
     match s {
-        "F4" | "F6_E2M3" | "F6_E3M2" | "F8_E8M0" | "F8_E4M3FNUZ" | "F8_E5M2FNUZ" | "C64" => {
-            Err(format!("dtype {s} is valid safetensors but not supported by modelconv yet"))
-        }
+        "F4" | "F6_E2M3" | "F6_E3M2" | "F8_E8M0" | "F8_E4M3FNUZ" | "F8_E5M2FNUZ" | "C64" => Err(
+            format!("dtype {s} is valid safetensors but not supported by modelconv yet"),
+        ),
         _ => {
             let dt: DType = s.parse().map_err(|_| format!("unknown dtype '{s}'"))?;
             // Only the exact safetensors spelling is accepted in a file.
@@ -300,7 +331,10 @@ pub fn layout(tensors: &[&OutTensor], metadata: &BTreeMap<String, String>) -> Re
     let mut prefix = (header.len() as u64).to_le_bytes().to_vec();
     prefix.extend_from_slice(header.as_bytes());
     let base = prefix.len() as u64;
-    let jobs: Vec<TensorJob> = placed.into_iter().map(|(t, off)| t.at(base + off)).collect();
+    let jobs: Vec<TensorJob> = placed
+        .into_iter()
+        .map(|(t, off)| t.at(base + off))
+        .collect();
     Ok(FileContent::Laid {
         len: base + offset,
         prefix,
@@ -345,11 +379,19 @@ mod tests {
         let b = out("b", DType::F16, vec![2]);
         let c = out("c", DType::U8, vec![3]);
         let meta = BTreeMap::from([("format".to_string(), "pt".to_string())]);
-        let FileContent::Laid { prefix, len, tensors } = layout(&[&c, &b, &a], &meta)? else {
+        let FileContent::Laid {
+            prefix,
+            len,
+            tensors,
+        } = layout(&[&c, &b, &a], &meta)?
+        else {
             return Err(Error::Internal("not laid".into()));
         };
         let expect = r#"{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[1,3],"data_offsets":[0,12]},"b":{"dtype":"F16","shape":[2],"data_offsets":[12,16]},"c":{"dtype":"U8","shape":[3],"data_offsets":[16,19]}}   "#;
-        assert_eq!(u64::from_le_bytes(prefix[..8].try_into().unwrap_or_default()), 200);
+        assert_eq!(
+            u64::from_le_bytes(prefix[..8].try_into().unwrap_or_default()),
+            200
+        );
         assert_eq!(&prefix[8..], expect.as_bytes());
         assert_eq!(len, 8 + 200 + 19);
         let names: Vec<_> = tensors.iter().map(|t| t.name.as_str()).collect();

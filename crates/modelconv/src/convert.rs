@@ -28,8 +28,8 @@ impl Format {
     pub fn parse(s: &str) -> Result<Format> {
         match s.to_ascii_lowercase().as_str() {
             "safetensors" | "st" | "hf" => Ok(Format::Safetensors),
-            "gguf" | "parquet" | "pytorch" | "pt" | "bin" | "numpy" | "npz" | "onnx" | "mlx" | "gptq" | "awq"
-            | "torchscript" => Err(Error::InvalidOption(format!(
+            "gguf" | "parquet" | "pytorch" | "pt" | "bin" | "numpy" | "npz" | "onnx" | "mlx"
+            | "gptq" | "awq" | "torchscript" => Err(Error::InvalidOption(format!(
                 "writing {s} is not supported yet; this build writes: safetensors"
             ))),
             _ => Err(Error::InvalidOption(format!(
@@ -75,9 +75,9 @@ pub struct ConvertOptions {
 impl ConvertOptions {
     /// Parses `PATTERN=DTYPE` overrides.
     pub fn parse_override(spec: &str) -> Result<(String, DType)> {
-        let (pat, dt) = spec
-            .rsplit_once('=')
-            .ok_or_else(|| Error::InvalidOption(format!("override '{spec}' is not PATTERN=DTYPE")))?;
+        let (pat, dt) = spec.rsplit_once('=').ok_or_else(|| {
+            Error::InvalidOption(format!("override '{spec}' is not PATTERN=DTYPE"))
+        })?;
         let dtype = parse_target_dtype(dt)?;
         Ok((pat.to_string(), dtype))
     }
@@ -85,7 +85,9 @@ impl ConvertOptions {
 
 /// Parses a cast target dtype (`f16`, `bf16`, `f32`, `f64`).
 pub fn parse_target_dtype(s: &str) -> Result<DType> {
-    let dt: DType = s.parse().map_err(|e: modelconv_core::dtype::UnknownDType| Error::InvalidOption(e.to_string()))?;
+    let dt: DType = s
+        .parse()
+        .map_err(|e: modelconv_core::dtype::UnknownDType| Error::InvalidOption(e.to_string()))?;
     if !dt.is_cast_target() {
         return Err(Error::InvalidOption(format!(
             "cannot cast to {dt}: target dtypes are f16, bf16, f32 and f64"
@@ -229,7 +231,11 @@ fn absolute(p: &Path) -> PathBuf {
     // Not there yet: canonicalize the parent and keep the name.
     match (p.parent(), p.file_name()) {
         (Some(parent), Some(name)) => {
-            let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
             absolute(parent).join(name)
         }
         _ => p.to_path_buf(),
@@ -266,7 +272,12 @@ fn check_no_overwrite(model: &Model, plan: &OutputPlan) -> Result<()> {
 }
 
 /// Converts `src` (path or hub id) to `dst`.
-pub fn convert(src: &str, dst: &Path, opts: &ConvertOptions, reporter: &dyn Reporter) -> Result<ConversionReport> {
+pub fn convert(
+    src: &str,
+    dst: &Path,
+    opts: &ConvertOptions,
+    reporter: &dyn Reporter,
+) -> Result<ConversionReport> {
     let start = Instant::now();
     let model = source::open(src)?;
     let format = opts
@@ -276,8 +287,12 @@ pub fn convert(src: &str, dst: &Path, opts: &ConvertOptions, reporter: &dyn Repo
     let target = output_target(dst, format);
     let tensors = plan_tensors(&model, opts)?;
     let plan = match (&target, format) {
-        (OutputTarget::Directory(dir), Format::Safetensors) => hf::plan_dir(&model, &tensors, dir, opts.max_shard_size)?,
-        (OutputTarget::File(file), Format::Safetensors) => hf::plan_file(&model, &tensors, file, opts.max_shard_size)?,
+        (OutputTarget::Directory(dir), Format::Safetensors) => {
+            hf::plan_dir(&model, &tensors, dir, opts.max_shard_size)?
+        }
+        (OutputTarget::File(file), Format::Safetensors) => {
+            hf::plan_file(&model, &tensors, file, opts.max_shard_size)?
+        }
     };
     check_no_overwrite(&model, &plan)?;
     let written = engine::run(&plan, &opts.engine, reporter)?;
@@ -289,10 +304,14 @@ pub fn convert(src: &str, dst: &Path, opts: &ConvertOptions, reporter: &dyn Repo
             .find(|t| &t.info.name == name)
             .map(|t| t.info.dtype.name())
             .unwrap_or("?");
-        warnings.push(format!("tensor '{name}': {n} finite values overflowed to ±Inf when cast to {to}"));
+        warnings.push(format!(
+            "tensor '{name}': {n} finite values overflowed to ±Inf when cast to {to}"
+        ));
     }
     for s in &model.skipped_files {
-        warnings.push(format!("not carried over: {s} (weights in a format this conversion does not read)"));
+        warnings.push(format!(
+            "not carried over: {s} (weights in a format this conversion does not read)"
+        ));
     }
     if matches!(target, OutputTarget::File(_)) && !model.aux_files.is_empty() {
         warnings.push(format!(
@@ -325,7 +344,10 @@ pub fn convert(src: &str, dst: &Path, opts: &ConvertOptions, reporter: &dyn Repo
         output_format: format.name().to_string(),
         tensors: tensors.len(),
         dtypes,
-        tensors_cast: tensors.iter().filter(|t| t.transform != Transform::Copy).count(),
+        tensors_cast: tensors
+            .iter()
+            .filter(|t| t.transform != Transform::Copy)
+            .count(),
         files,
         carried_files: if matches!(target, OutputTarget::Directory(_)) {
             model.aux_files.iter().map(|a| a.rel_path.clone()).collect()

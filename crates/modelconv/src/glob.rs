@@ -38,8 +38,14 @@ mod tests {
 
     #[test]
     fn globs() {
-        assert!(matches("*norm*", "encoder.layer.0.attention.output.LayerNorm.weight"));
-        assert!(matches("*Norm*", "encoder.layer.0.attention.output.LayerNorm.weight"));
+        assert!(matches(
+            "*norm*",
+            "encoder.layer.0.attention.output.LayerNorm.weight"
+        ));
+        assert!(matches(
+            "*Norm*",
+            "encoder.layer.0.attention.output.LayerNorm.weight"
+        ));
         assert!(matches("*norm*", "model.layers.0.input_layernorm.weight"));
         assert!(matches("*.bias", "a.b.bias"));
         assert!(!matches("*.bias", "a.b.bias2"));
