@@ -812,6 +812,36 @@ mod tests {
     }
 
     #[test]
+    fn too_little_disk_space_is_refused_before_writing() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let root = dir.path().join("out");
+        let huge = 1u64 << 60; // more than any test machine has free
+        let p = OutputPlan {
+            root: root.clone(),
+            name: "huge".into(),
+            files: vec![PlannedFile {
+                rel_path: "huge.bin".into(),
+                content: FileContent::Laid {
+                    prefix: Vec::new(),
+                    len: huge,
+                    tensors: Vec::new(),
+                },
+            }],
+        };
+        match run(&p, &EngineOptions::default(), &NoProgress) {
+            Err(Error::NoSpace {
+                needed, available, ..
+            }) => {
+                assert_eq!(needed, huge);
+                assert!(available < huge);
+            }
+            other => return Err(Error::Internal(format!("expected NoSpace, got {other:?}"))),
+        }
+        assert!(!root.exists(), "nothing may be left behind");
+        Ok(())
+    }
+
+    #[test]
     fn locked_output_is_refused() -> Result<()> {
         let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
         let p = plan(dir.path(), vec![0; 16], Transform::Copy);
