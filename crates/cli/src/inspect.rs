@@ -60,6 +60,23 @@ pub fn run(args: InspectArgs) -> Result<()> {
     if !report.skipped_files.is_empty() {
         println!("not read:     {}", report.skipped_files.join(", "));
     }
+    if !report.pickle_globals.is_empty() {
+        println!("pickle globals (never imported or called):");
+        for (g, allowed) in &report.pickle_globals {
+            let flag = if *allowed {
+                "allowed"
+            } else {
+                "NOT ALLOWED: a conversion refuses this file"
+            };
+            println!("  {g:<50} {flag}");
+        }
+    }
+    for (alias, kept) in &report.aliases {
+        println!("tied:         {alias} = {kept}");
+    }
+    for n in &report.notes {
+        println!("note:         {n}");
+    }
     if args.tensors {
         for t in &report.tensors {
             println!("  {:<60} {:<8} {:?}", t.name, t.dtype.name(), t.shape);

@@ -56,6 +56,18 @@ pub enum InvalidKind {
     DuplicateTensor,
     /// The file's format could not be recognised.
     UnknownFormat,
+    /// A pickle stream is malformed (unknown opcode, stack underflow, bad memo index, ...).
+    MalformedPickle,
+    /// A pickle references a global outside the allow-list; it is never imported or called.
+    ForbiddenGlobal,
+    /// A resource cap was hit (nesting depth, object count, decompressed size, ...).
+    LimitExceeded,
+    /// An archive (zip, tar) is malformed.
+    MalformedArchive,
+    /// A tensor refers to storage bytes that are not in the file.
+    MissingStorage,
+    /// A tensor or value of a kind modelconv does not convert (complex, quantized, sparse, ...).
+    UnsupportedContent,
 }
 
 impl InvalidKind {
@@ -82,6 +94,12 @@ impl InvalidKind {
             InvalidKind::ShardMismatch => "index and shards disagree",
             InvalidKind::DuplicateTensor => "tensor appears more than once",
             InvalidKind::UnknownFormat => "unrecognised file format",
+            InvalidKind::MalformedPickle => "malformed pickle",
+            InvalidKind::ForbiddenGlobal => "forbidden global (never imported or called)",
+            InvalidKind::LimitExceeded => "resource limit exceeded",
+            InvalidKind::MalformedArchive => "malformed archive",
+            InvalidKind::MissingStorage => "tensor storage is missing",
+            InvalidKind::UnsupportedContent => "unsupported content",
         }
     }
 }

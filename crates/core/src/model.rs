@@ -53,6 +53,14 @@ pub struct Model {
     pub metadata: BTreeMap<String, String>,
     /// Weight files read, in order.
     pub source_files: Vec<SourceFile>,
+    /// `(alias, kept)`: tensor names that were the very same tensor as an
+    /// earlier one (tied weights); only `kept` is in `tensors`.
+    pub aliases: Vec<(String, String)>,
+    /// Things the reader wants the user to know (checkpoint entries that
+    /// hold no weights, ...).
+    pub notes: Vec<String>,
+    /// Globals referenced by pickled inputs: `module.name` → allowed.
+    pub pickle_globals: BTreeMap<String, bool>,
 }
 
 impl Model {

@@ -11,18 +11,14 @@ use modelconv_core::error::{Error, IoContext, Result};
 pub enum SourceKind {
     /// A Hugging Face style model directory.
     HfDirectory,
-    /// A single safetensors file.
-    Safetensors,
+    /// A single weight file (safetensors or PyTorch).
+    WeightFile,
 }
 
 /// Formats recognised by their magic bytes that cannot be read yet.
 fn unsupported_magic(head: &[u8]) -> Option<&'static str> {
     if head.starts_with(b"GGUF") {
         Some("a GGUF file")
-    } else if head.starts_with(b"PK\x03\x04") {
-        Some("a zip archive (PyTorch checkpoint, TorchScript or .npz)")
-    } else if head.first() == Some(&0x80) {
-        Some("a pickle (legacy PyTorch checkpoint)")
     } else if head.starts_with(b"\x93NUMPY") {
         Some("a NumPy .npy file")
     } else if head.starts_with(b"PAR1") {
@@ -47,13 +43,11 @@ pub fn detect(path: &Path) -> Result<SourceKind> {
         }
         n += got;
     }
-    let head = &head[..n];
-    if crate::safetensors::sniff(head) || path.extension().is_some_and(|e| e == "safetensors") {
-        return Ok(SourceKind::Safetensors);
+    if let Some(what) = unsupported_magic(&head[..n]) {
+        return Err(Error::Unsupported {
+            path: path.to_path_buf(),
+            detail: format!("{what}; this build reads safetensors, PyTorch (.bin/.pt, zip and legacy) and TorchScript files and Hugging Face directories"),
+        });
     }
-    let what = unsupported_magic(head).unwrap_or("not a recognised model file");
-    Err(Error::Unsupported {
-        path: path.to_path_buf(),
-        detail: format!("{what}; this build reads safetensors files and Hugging Face directories"),
-    })
+    Ok(SourceKind::WeightFile)
 }

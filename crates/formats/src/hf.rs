@@ -14,7 +14,7 @@
 //! transformers does, and the index is written last, with sorted keys,
 //! two-space indent and a trailing newline like transformers.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
@@ -23,7 +23,7 @@ use modelconv_core::error::{Error, InvalidKind, IoContext, Result};
 use modelconv_core::model::{AuxFile, Model, SourceFile};
 use serde::Serialize;
 
-use crate::safetensors;
+use crate::{safetensors, weights};
 
 /// Name of the single-file weights in an HF directory.
 pub const SINGLE_FILE: &str = "model.safetensors";
@@ -62,36 +62,33 @@ const MAX_AUX_FILES: usize = 10_000;
 const MAX_DEPTH: usize = 8;
 const MAX_INDEX_BYTES: u64 = 256 << 20;
 
-/// Reads an HF model directory.
+/// Name of the single-file PyTorch weights in an HF directory.
+pub const BIN_FILE: &str = "pytorch_model.bin";
+/// Name of the PyTorch shard index in an HF directory.
+pub const BIN_INDEX_FILE: &str = "pytorch_model.bin.index.json";
+
+/// Reads an HF model directory: safetensors weights if present, else
+/// PyTorch `.bin` weights (single or sharded).
 pub fn read_dir(dir: &Path) -> Result<Model> {
-    let index_path = dir.join(INDEX_FILE);
-    let single = dir.join(SINGLE_FILE);
     let mut model = Model {
         root: dir.to_path_buf(),
         ..Model::default()
     };
     let mut weight_files: Vec<String> = Vec::new();
-    if index_path.is_file() {
-        model.format = "hf-safetensors-sharded".into();
-        read_sharded(&index_path, dir, &mut model, &mut weight_files)?;
-    } else if single.is_file() {
-        model.format = "hf-safetensors".into();
-        let st = safetensors::read_file(&single)?;
-        model.tensors = st.tensors;
-        model.metadata = st.metadata;
-        model.source_files.push(SourceFile {
-            path: single.clone(),
-            size: st.size,
-        });
-        weight_files.push(SINGLE_FILE.into());
-    } else {
+    let candidates = [
+        (INDEX_FILE, true, "hf-safetensors-sharded"),
+        (SINGLE_FILE, false, "hf-safetensors"),
+        (BIN_INDEX_FILE, true, "hf-pytorch-sharded"),
+        (BIN_FILE, false, "hf-pytorch"),
+    ];
+    let Some((name, sharded, format)) = candidates.iter().find(|(n, _, _)| dir.join(n).is_file())
+    else {
         let found = list_weight_like(dir)?;
         let detail = if found.is_empty() {
-            "no model weights found (expected model.safetensors or model.safetensors.index.json)"
-                .to_string()
+            "no model weights found (expected model.safetensors, pytorch_model.bin or their .index.json)".to_string()
         } else {
             format!(
-                "no model.safetensors or model.safetensors.index.json here; found {}. Only safetensors weights are read so far (PyTorch .bin, GGUF and other formats are planned)",
+                "no model.safetensors, pytorch_model.bin or shard index here; found {}. Give one of these files as the source to convert it alone",
                 found.join(", ")
             )
         };
@@ -99,6 +96,20 @@ pub fn read_dir(dir: &Path) -> Result<Model> {
             path: dir.to_path_buf(),
             detail,
         });
+    };
+    model.format = format.to_string();
+    let path = dir.join(name);
+    if *sharded {
+        read_sharded(&path, dir, &mut model, &mut weight_files)?;
+    } else {
+        let mut wf = weights::read(&path, false)?;
+        wf.merge_info(&mut model);
+        model.tensors = wf.tensors;
+        model.source_files.push(SourceFile {
+            path,
+            size: wf.size,
+        });
+        weight_files.push(name.to_string());
     }
 
     let config_path = dir.join("config.json");
@@ -194,7 +205,7 @@ fn read_sharded(
                 format!("shard '{shard}' named by the index does not exist"),
             ));
         }
-        let st = safetensors::read_file(&path)?;
+        let mut st = weights::read(&path, false)?;
         for t in &st.tensors {
             let name = &t.info.name;
             if let Some(other) = seen.insert(name.clone(), shard.clone()) {
@@ -225,17 +236,20 @@ fn read_sharded(
                 }
             }
         }
-        if model.metadata.is_empty() {
-            model.metadata = st.metadata;
-        }
-        model.tensors.extend(st.tensors);
+        st.merge_info(model);
+        model.tensors.append(&mut st.tensors);
         model.source_files.push(SourceFile {
             path,
             size: st.size,
         });
         weight_files.push(shard.clone());
     }
-    if let Some((tensor, shard)) = expected.iter().find(|(t, _)| !seen.contains_key(*t)) {
+    // Tied tensors written once by the reader count as present.
+    let aliased: HashSet<&str> = model.aliases.iter().map(|(a, _)| a.as_str()).collect();
+    if let Some((tensor, shard)) = expected
+        .iter()
+        .find(|(t, _)| !seen.contains_key(*t) && !aliased.contains(t.as_str()))
+    {
         return Err(Error::invalid(
             index_path,
             InvalidKind::ShardMismatch,
@@ -247,7 +261,12 @@ fn read_sharded(
         path: index_path.to_path_buf(),
         size: text.len() as u64,
     });
-    weight_files.push(INDEX_FILE.into());
+    weight_files.push(
+        index_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    );
     Ok(())
 }
 

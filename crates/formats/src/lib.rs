@@ -12,4 +12,6 @@
 pub mod detect;
 pub mod hf;
 pub mod hub;
+pub mod pytorch;
 pub mod safetensors;
+pub mod weights;

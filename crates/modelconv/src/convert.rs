@@ -308,6 +308,10 @@ pub fn convert(
             "tensor '{name}': {n} finite values overflowed to ±Inf when cast to {to}"
         ));
     }
+    for (alias, kept) in &model.aliases {
+        warnings.push(format!("tensor '{alias}' is the same tensor as '{kept}' (tied weights); written once as '{kept}'"));
+    }
+    warnings.extend(model.notes.iter().cloned());
     for s in &model.skipped_files {
         warnings.push(format!(
             "not carried over: {s} (weights in a format this conversion does not read)"

@@ -55,13 +55,20 @@ pub struct InspectReport {
     pub carried_files: Vec<String>,
     /// Weight files in formats not read by this conversion.
     pub skipped_files: Vec<String>,
+    /// Globals referenced by pickled inputs: `module.name` → allowed
+    /// (false = outside the allow-list; a conversion would refuse the file).
+    pub pickle_globals: BTreeMap<String, bool>,
+    /// Tied tensors (`alias` → kept name), written once by conversions.
+    pub aliases: Vec<(String, String)>,
+    /// Reader notes.
+    pub notes: Vec<String>,
     /// Every tensor, in source order.
     pub tensors: Vec<TensorInfo>,
 }
 
 /// Inspects `src` (path or hub id).
 pub fn inspect(src: &str) -> Result<InspectReport> {
-    let model = source::open(src)?;
+    let model = source::open_with(src, true)?;
     let mut dtypes: BTreeMap<String, DTypeStats> = BTreeMap::new();
     for t in &model.tensors {
         let s = dtypes.entry(t.info.dtype.name().to_string()).or_default();
@@ -89,6 +96,9 @@ pub fn inspect(src: &str) -> Result<InspectReport> {
         metadata: model.metadata.clone(),
         carried_files: model.aux_files.iter().map(|a| a.rel_path.clone()).collect(),
         skipped_files: model.skipped_files.clone(),
+        pickle_globals: model.pickle_globals.clone(),
+        aliases: model.aliases.clone(),
+        notes: model.notes.clone(),
         tensors: model.tensors.iter().map(|t| t.info.clone()).collect(),
     })
 }

@@ -2,42 +2,51 @@
 
 use std::path::Path;
 
+use modelconv_core::model::SourceFile;
 use modelconv_core::{Error, Model, Result};
 use modelconv_formats::detect::{detect, SourceKind};
-use modelconv_formats::{hf, hub, safetensors};
+use modelconv_formats::{hf, hub, weights};
 
 /// Opens `src`: an existing file or directory, else a hub id
 /// (`org/name[@revision]`) resolved offline in the Hugging Face cache.
 pub fn open(src: &str) -> Result<Model> {
+    open_with(src, false)
+}
+
+/// Like [`open`]; with `inspect`, pickles that reference globals outside the
+/// allow-list are read anyway (those globals are recorded, never called)
+/// so the user can see what the file contains.
+pub fn open_with(src: &str, inspect: bool) -> Result<Model> {
     let path = Path::new(src);
     if path.exists() {
-        return open_path(path);
+        return open_path(path, inspect);
     }
     if hub::looks_like_hub_id(src) {
         let snapshot = hub::resolve(src)?;
-        let mut model = open_path(&snapshot)?;
+        let mut model = open_path(&snapshot, inspect)?;
         model.format = format!("{} (hub: {src})", model.format);
         return Ok(model);
     }
     Err(Error::NotFound(path.to_path_buf()))
 }
 
-fn open_path(path: &Path) -> Result<Model> {
+fn open_path(path: &Path, inspect: bool) -> Result<Model> {
     match detect(path)? {
         SourceKind::HfDirectory => hf::read_dir(path),
-        SourceKind::Safetensors => {
-            let st = safetensors::read_file(path)?;
-            Ok(Model {
-                format: "safetensors".into(),
+        SourceKind::WeightFile => {
+            let mut wf = weights::read(path, inspect)?;
+            let mut model = Model {
+                format: wf.format.to_string(),
                 root: path.to_path_buf(),
-                tensors: st.tensors,
-                metadata: st.metadata,
-                source_files: vec![modelconv_core::model::SourceFile {
+                source_files: vec![SourceFile {
                     path: path.to_path_buf(),
-                    size: st.size,
+                    size: wf.size,
                 }],
                 ..Model::default()
-            })
+            };
+            wf.merge_info(&mut model);
+            model.tensors = wf.tensors;
+            Ok(model)
         }
     }
 }

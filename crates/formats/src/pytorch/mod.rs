@@ -1,0 +1,695 @@
+//! PyTorch checkpoints: zip (`torch.save`, torch ≥ 1.6), legacy (pre-1.6
+//! concatenated pickles) and TorchScript archives — read without executing
+//! anything.
+//!
+//! - [`pickle`]: the opcode interpreter (hand-written, see its docs);
+//! - [`host`]: what torch's globals mean, and the allow-list;
+//! - this module: archives, storages, turning the unpickled object tree into
+//!   named tensors (flattening nested dicts, picking the model weights out of
+//!   training checkpoints, walking TorchScript and `torch.nn` module objects)
+//!   and tensor sources (zero-copy for contiguous tensors, gathered for
+//!   strided views).
+
+pub mod host;
+pub mod pickle;
+mod source;
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{Cursor, Read};
+use std::path::Path;
+use std::sync::Arc;
+
+use modelconv_core::error::{Error, InvalidKind, Result};
+use modelconv_core::tensor::{MmapFile, Tensor, TensorInfo};
+
+use self::host::{GlobalStatus, PidStyle, TensorRef, TorchHost};
+use self::pickle::{Limits, Obj, PickleError, PickleErrorKind, Value, Vm};
+pub use self::source::StorageData;
+use self::source::TorchTensorSource;
+
+/// Largest `data.pkl` / `constants.pkl` accepted (decompressed).
+const MAX_PICKLE_BYTES: u64 = 1 << 30;
+/// Maximum nesting walked when flattening.
+const MAX_DEPTH: usize = 64;
+/// Maximum values visited when flattening (guards against DAG blow-up).
+const MAX_VISITS: usize = 4_000_000;
+/// Keys of training checkpoints that hold the model weights.
+const WEIGHT_KEYS: &[&str] = &[
+    "state_dict",
+    "model_state_dict",
+    "model",
+    "module",
+    "model_state",
+    "net",
+    "weights",
+];
+
+/// Legacy magic number `0x1950A86A20F9469CFC6C`, as pickled LONG1 bytes.
+const LEGACY_MAGIC: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+
+/// Which kind of torch file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TorchKind {
+    /// `torch.save` zip.
+    Zip,
+    /// Pre-1.6 `torch.save`.
+    Legacy,
+    /// `torch.jit.save` archive.
+    TorchScript,
+}
+
+impl TorchKind {
+    /// Short name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            TorchKind::Zip => "pytorch",
+            TorchKind::Legacy => "pytorch-legacy",
+            TorchKind::TorchScript => "torchscript",
+        }
+    }
+}
+
+/// A read torch file.
+#[derive(Debug)]
+pub struct TorchFile {
+    /// Kind of file.
+    pub kind: TorchKind,
+    /// Tensors in pickle order (aliases of an earlier tensor removed).
+    pub tensors: Vec<Tensor>,
+    /// `(alias, kept)`: names that were exactly the same tensor as an
+    /// earlier one (tied weights) and were not repeated.
+    pub aliases: Vec<(String, String)>,
+    /// The top-level key the weights were taken from (`state_dict`, `model`, ...), if any.
+    pub weights_key: Option<String>,
+    /// Top-level entries not converted (epoch, optimizer, ...).
+    pub skipped: Vec<String>,
+    /// Every global the pickle referenced and whether it is allowed.
+    pub globals: BTreeMap<String, GlobalStatus>,
+    /// File size.
+    pub size: u64,
+}
+
+fn pickle_error(path: &Path, what: &str, e: PickleError) -> Error {
+    let kind = match e.kind {
+        PickleErrorKind::Malformed => InvalidKind::MalformedPickle,
+        PickleErrorKind::Forbidden => InvalidKind::ForbiddenGlobal,
+        PickleErrorKind::Limit => InvalidKind::LimitExceeded,
+        PickleErrorKind::Unsupported => InvalidKind::UnsupportedContent,
+        PickleErrorKind::MissingData => InvalidKind::MissingStorage,
+    };
+    Error::invalid(path, kind, format!("{what}: {}", e.detail)).at_offset(e.offset)
+}
+
+/// True if `head` starts like a legacy torch file (a pickled magic number).
+pub fn sniff_legacy(head: &[u8]) -> bool {
+    head.len() >= 14
+        && head[0] == 0x80
+        && head[2] == 0x8a
+        && head[3] == 0x0a
+        && head[4..14] == LEGACY_MAGIC
+}
+
+/// Reads a torch file (zip, legacy or TorchScript). With `permissive`,
+/// forbidden globals are recorded as opaque objects instead of failing
+/// (for `inspect`); tensors are still only taken from allowed rebuilds.
+pub fn read_file(path: &Path, permissive: bool) -> Result<TorchFile> {
+    let file = MmapFile::open(path)?;
+    let bytes = file.bytes();
+    if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
+        read_zip(path, &file, permissive)
+    } else if bytes.first() == Some(&0x80) {
+        read_legacy(path, &file, permissive)
+    } else {
+        Err(Error::invalid(
+            path,
+            InvalidKind::UnknownFormat,
+            "not a zip archive or a pickle",
+        ))
+    }
+}
+
+/// A zip member: where its bytes are.
+struct Member {
+    index: usize,
+    stored: bool,
+    data_start: u64,
+    compressed: u64,
+    size: u64,
+}
+
+fn zip_error(path: &Path, e: zip::result::ZipError) -> Error {
+    Error::invalid(path, InvalidKind::MalformedArchive, e.to_string())
+}
+
+fn read_zip(path: &Path, file: &Arc<MmapFile>, permissive: bool) -> Result<TorchFile> {
+    let bytes = file.bytes();
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| zip_error(path, e))?;
+    if zip.has_duplicate_names() {
+        return Err(Error::invalid(
+            path,
+            InvalidKind::DuplicateKey,
+            "the archive has two members with the same name",
+        ));
+    }
+    let mut members: BTreeMap<String, Member> = BTreeMap::new();
+    for i in 0..zip.len() {
+        let m = zip.by_index_raw(i).map_err(|e| zip_error(path, e))?;
+        let name = m.name().map_err(|e| zip_error(path, e))?.to_string();
+        if m.enclosed_name().is_none()
+            || name.starts_with('/')
+            || name.split(['/', '\\']).any(|c| c == "..")
+        {
+            return Err(Error::invalid(
+                path,
+                InvalidKind::PathTraversal,
+                format!("member name '{name}'"),
+            ));
+        }
+        let member = Member {
+            index: i,
+            stored: m.compression() == zip::CompressionMethod::Stored,
+            data_start: m.data_start().unwrap_or(0),
+            compressed: m.compressed_size(),
+            size: m.size(),
+        };
+        members.insert(name, member);
+    }
+    let pkl: Vec<&String> = members.keys().filter(|n| n.ends_with("data.pkl")).collect();
+    let data_pkl = match pkl.as_slice() {
+        [one] => (*one).clone(),
+        [] => {
+            return Err(Error::invalid(
+                path,
+                InvalidKind::MalformedArchive,
+                "zip archive without data.pkl (not a torch checkpoint)",
+            ))
+        }
+        _ => {
+            return Err(Error::invalid(
+                path,
+                InvalidKind::DuplicateKey,
+                format!("more than one data.pkl member: {pkl:?}"),
+            ))
+        }
+    };
+    let prefix = data_pkl.trim_end_matches("data.pkl").to_string();
+    let torchscript = members.contains_key(&format!("{prefix}constants.pkl"))
+        || members
+            .keys()
+            .any(|n| n.starts_with(&format!("{prefix}code/")));
+    if let Some(m) = members.get(&format!("{prefix}byteorder")) {
+        let order = read_member(path, &mut zip, m, 16)?;
+        if order.trim_ascii() != b"little" {
+            return Err(Error::invalid(
+                path,
+                InvalidKind::UnsupportedContent,
+                format!(
+                    "byte order '{}' (only little-endian checkpoints are read)",
+                    String::from_utf8_lossy(&order)
+                ),
+            ));
+        }
+    }
+
+    let pickle_bytes = {
+        let m = &members[&data_pkl];
+        read_member(path, &mut zip, m, MAX_PICKLE_BYTES)?
+    };
+    let mut host = TorchHost::new(PidStyle::Zip, torchscript);
+    host.permissive = permissive;
+    let mut vm = Vm::new(Limits::default());
+    let (root, _) = pickle::run(&pickle_bytes, &mut host, &mut vm)
+        .map_err(|e| pickle_error(path, &data_pkl, e))?;
+
+    // Storage bytes: `<prefix>data/<key>`, zero-copy when stored uncompressed.
+    let mut storages = Vec::with_capacity(host.storages.len());
+    for s in &host.storages {
+        let name = format!("{prefix}data/{}", s.key);
+        let m = members.get(&name).ok_or_else(|| {
+            Error::invalid(
+                path,
+                InvalidKind::MissingStorage,
+                format!("storage '{}' has no member {name}", s.key),
+            )
+        })?;
+        let declared = s.numel.checked_mul(s.dtype.size() as u64).ok_or_else(|| {
+            Error::invalid(
+                path,
+                InvalidKind::BadShape,
+                format!("storage '{}' size overflows", s.key),
+            )
+        })?;
+        let data = if m.stored {
+            let start = m.data_start;
+            let end = start
+                .checked_add(m.size)
+                .filter(|&e| e <= bytes.len() as u64 && m.size == m.compressed)
+                .ok_or_else(|| {
+                    Error::invalid(
+                        path,
+                        InvalidKind::Truncated,
+                        format!("member {name} extends past the end of the file"),
+                    )
+                    .at_offset(start)
+                })?;
+            StorageData::Mapped(Arc::clone(file), start as usize..end as usize)
+        } else {
+            StorageData::Owned(Arc::new(read_member(path, &mut zip, m, declared)?))
+        };
+        if (data.len() as u64) < declared {
+            return Err(Error::invalid(
+                path,
+                InvalidKind::OffsetOutOfBounds,
+                format!(
+                    "storage '{}' declares {declared} bytes but {name} holds {}",
+                    s.key,
+                    data.len()
+                ),
+            ));
+        }
+        storages.push(data);
+    }
+    let kind = if torchscript {
+        TorchKind::TorchScript
+    } else {
+        TorchKind::Zip
+    };
+    finish(path, kind, &vm, &host, &root, &storages, bytes.len() as u64)
+}
+
+fn read_member(
+    path: &Path,
+    zip: &mut zip::ZipArchive<Cursor<&[u8]>>,
+    m: &Member,
+    cap: u64,
+) -> Result<Vec<u8>> {
+    if m.size > cap {
+        return Err(Error::invalid(
+            path,
+            InvalidKind::LimitExceeded,
+            format!(
+                "archive member of {} bytes is larger than the {cap}-byte limit",
+                m.size
+            ),
+        ));
+    }
+    let f = zip.by_index(m.index).map_err(|e| zip_error(path, e))?;
+    let mut out = Vec::new();
+    // Never trust the declared size: read at most cap + 1 bytes.
+    f.take(cap + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::invalid(path, InvalidKind::MalformedArchive, e.to_string()))?;
+    if out.len() as u64 > cap {
+        return Err(Error::invalid(
+            path,
+            InvalidKind::LimitExceeded,
+            format!("archive member decompresses to more than {cap} bytes"),
+        ));
+    }
+    Ok(out)
+}
+
+fn read_legacy(path: &Path, file: &Arc<MmapFile>, permissive: bool) -> Result<TorchFile> {
+    let bytes = file.bytes();
+    let mut pos = 0usize;
+    let mut host = TorchHost::new(PidStyle::Legacy, false);
+    host.permissive = permissive;
+    let mut vm = Vm::new(Limits::default());
+    let mut next = |vm: &mut Vm, host: &mut TorchHost, what: &str| -> Result<Value> {
+        let rest = bytes.get(pos..).unwrap_or(&[]);
+        let (v, used) = pickle::run(rest, host, vm).map_err(|mut e| {
+            e.offset += pos as u64;
+            pickle_error(path, what, e)
+        })?;
+        pos += used;
+        Ok(v)
+    };
+    let magic = next(&mut vm, &mut host, "magic number")?;
+    if !matches!(&magic, Value::BigInt(b) if **b == LEGACY_MAGIC) {
+        return Err(Error::invalid(
+            path,
+            InvalidKind::UnknownFormat,
+            "a pickle, but not a legacy torch checkpoint (magic number missing)",
+        ));
+    }
+    let protocol = next(&mut vm, &mut host, "protocol version")?;
+    if protocol.as_int() != Some(1001) {
+        return Err(Error::invalid(
+            path,
+            InvalidKind::UnsupportedContent,
+            format!("legacy protocol {protocol:?}"),
+        ));
+    }
+    let sys_info = next(&mut vm, &mut host, "sys_info")?;
+    let little = vm
+        .dict(&sys_info)
+        .and_then(|d| d.iter().find(|(k, _)| k.as_str() == Some("little_endian")))
+        .map(|(_, v)| v.clone());
+    if little == Some(Value::Bool(false)) {
+        return Err(Error::invalid(
+            path,
+            InvalidKind::UnsupportedContent,
+            "big-endian legacy checkpoint",
+        ));
+    }
+    let root = next(&mut vm, &mut host, "object pickle")?;
+    // `pickle::run` keeps the arena, so the root stays valid.
+    let keys_value = next(&mut vm, &mut host, "storage key list")?;
+    let keys: Vec<String> = vm
+        .seq(&keys_value)
+        .ok_or_else(|| {
+            Error::invalid(
+                path,
+                InvalidKind::MalformedPickle,
+                "storage key list is not a list",
+            )
+        })?
+        .iter()
+        .map(|k| k.as_str().map(str::to_string))
+        .collect::<Option<_>>()
+        .ok_or_else(|| {
+            Error::invalid(
+                path,
+                InvalidKind::MalformedPickle,
+                "storage keys are not strings",
+            )
+        })?;
+    // Raw storages follow, in key-list order: i64 element count, then bytes.
+    let mut data: Vec<Option<StorageData>> = vec![None; host.storages.len()];
+    for key in &keys {
+        let at = pos as u64;
+        let count_bytes = bytes.get(pos..pos + 8).ok_or_else(|| {
+            Error::invalid(
+                path,
+                InvalidKind::Truncated,
+                format!("storage '{key}' header"),
+            )
+            .at_offset(at)
+        })?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(count_bytes);
+        let count = u64::from_le_bytes(a);
+        pos += 8;
+        let idx = host
+            .storages
+            .iter()
+            .position(|s| &s.key == key)
+            .ok_or_else(|| {
+                Error::invalid(
+                    path,
+                    InvalidKind::MalformedPickle,
+                    format!("storage '{key}' is listed but never used"),
+                )
+            })?;
+        let s = &host.storages[idx];
+        if count != s.numel {
+            return Err(Error::invalid(
+                path,
+                InvalidKind::SizeMismatch,
+                format!(
+                    "storage '{key}' declares {} elements but its header says {count}",
+                    s.numel
+                ),
+            )
+            .at_offset(at));
+        }
+        let len = count
+            .checked_mul(s.dtype.size() as u64)
+            .and_then(|l| usize::try_from(l).ok())
+            .ok_or_else(|| {
+                Error::invalid(
+                    path,
+                    InvalidKind::BadShape,
+                    format!("storage '{key}' size overflows"),
+                )
+            })?;
+        let end = pos
+            .checked_add(len)
+            .filter(|&e| e <= bytes.len())
+            .ok_or_else(|| {
+                Error::invalid(
+                    path,
+                    InvalidKind::Truncated,
+                    format!("storage '{key}' needs {len} bytes"),
+                )
+                .at_offset(pos as u64)
+            })?;
+        data[idx] = Some(StorageData::Mapped(Arc::clone(file), pos..end));
+        pos = end;
+    }
+    let storages: Vec<StorageData> = data
+        .into_iter()
+        .zip(&host.storages)
+        .map(|(d, s)| {
+            d.ok_or_else(|| {
+                Error::invalid(
+                    path,
+                    InvalidKind::MissingStorage,
+                    format!("storage '{}' has no data", s.key),
+                )
+            })
+        })
+        .collect::<Result<_>>()?;
+    finish(
+        path,
+        TorchKind::Legacy,
+        &vm,
+        &host,
+        &root,
+        &storages,
+        bytes.len() as u64,
+    )
+}
+
+/// Named tensors found in the object tree.
+struct Found {
+    tensors: Vec<(String, usize)>,
+    visits: usize,
+}
+
+fn finish(
+    path: &Path,
+    kind: TorchKind,
+    vm: &Vm,
+    host: &TorchHost,
+    root: &Value,
+    storages: &[StorageData],
+    size: u64,
+) -> Result<TorchFile> {
+    let mut skipped = Vec::new();
+    let mut found = Found {
+        tensors: Vec::new(),
+        visits: 0,
+    };
+    // A training checkpoint: take the weights, list the rest as skipped.
+    let weights_key = vm.dict(root).and_then(|entries| {
+        WEIGHT_KEYS.iter().find_map(|k| {
+            entries
+                .iter()
+                .find(|(key, v)| key.as_str() == Some(k) && has_tensor(vm, host, v, 0))
+                .map(|(_, v)| (k.to_string(), v.clone()))
+        })
+    });
+    match (&weights_key, vm.dict(root)) {
+        (Some((key, value)), Some(entries)) => {
+            walk(path, vm, host, value, "", 0, &mut found)?;
+            for (k, _) in entries {
+                let name = key_name(k);
+                if name != *key {
+                    skipped.push(name);
+                }
+            }
+        }
+        _ => {
+            walk(path, vm, host, root, "", 0, &mut found)?;
+            if let Some(entries) = vm.dict(root) {
+                for (k, v) in entries {
+                    if !has_tensor(vm, host, v, 0) {
+                        skipped.push(key_name(k));
+                    }
+                }
+            }
+        }
+    }
+
+    let mut tensors = Vec::new();
+    let mut aliases = Vec::new();
+    let mut seen: Vec<(TensorRef, String)> = Vec::new();
+    let mut names = HashSet::new();
+    for (name, obj) in found.tensors {
+        let Some(host::HostObj::Tensor(t)) = host.objects.get(obj) else {
+            continue;
+        };
+        if !names.insert(name.clone()) {
+            return Err(Error::invalid(
+                path,
+                InvalidKind::DuplicateTensor,
+                "two tensors flatten to the same name",
+            )
+            .with_tensor(&name));
+        }
+        if let Some((_, first)) = seen.iter().find(|(r, _)| r == t) {
+            aliases.push((name, first.clone()));
+            continue;
+        }
+        seen.push((t.clone(), name.clone()));
+        let storage = storages.get(t.storage).ok_or_else(|| {
+            Error::Internal(format!("tensor '{name}' refers to an unknown storage"))
+        })?;
+        let source = TorchTensorSource::new(storage.clone(), t).map_err(|detail| {
+            Error::invalid(path, InvalidKind::OffsetOutOfBounds, detail).with_tensor(&name)
+        })?;
+        let shape = t
+            .shape
+            .iter()
+            .map(|&d| usize::try_from(d))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|_| {
+                Error::invalid(path, InvalidKind::BadShape, "shape does not fit in memory")
+                    .with_tensor(&name)
+            })?;
+        tensors.push(Tensor {
+            info: TensorInfo {
+                name,
+                dtype: t.dtype,
+                shape,
+            },
+            source: Arc::new(source),
+            file: path.to_path_buf(),
+        });
+    }
+    Ok(TorchFile {
+        kind,
+        tensors,
+        aliases,
+        weights_key: weights_key.map(|(k, _)| k),
+        skipped,
+        globals: host.globals.clone(),
+        size,
+    })
+}
+
+fn key_name(k: &Value) -> String {
+    match k {
+        Value::Str(s) => s.to_string(),
+        Value::Int(i) => i.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+/// The BUILD state of an object as dict entries (modules pickle a dict).
+fn object_state<'a>(vm: &'a Vm, v: &Value) -> Option<&'a [(Value, Value)]> {
+    match vm.obj(v)? {
+        Obj::Object { state: Some(s), .. } => vm.dict(s),
+        _ => None,
+    }
+}
+
+fn has_tensor(vm: &Vm, host: &TorchHost, v: &Value, depth: usize) -> bool {
+    if depth > 8 {
+        return false;
+    }
+    match vm.obj(v) {
+        Some(Obj::Host(i)) => matches!(host.objects.get(*i), Some(host::HostObj::Tensor(_))),
+        Some(Obj::Dict(d)) => d.iter().any(|(_, x)| has_tensor(vm, host, x, depth + 1)),
+        Some(Obj::Object { .. }) => object_state(vm, v)
+            .is_some_and(|d| d.iter().any(|(_, x)| has_tensor(vm, host, x, depth + 1))),
+        Some(Obj::List(l)) | Some(Obj::Tuple(l)) => {
+            l.iter().any(|x| has_tensor(vm, host, x, depth + 1))
+        }
+        _ => false,
+    }
+}
+
+fn walk(
+    path: &Path,
+    vm: &Vm,
+    host: &TorchHost,
+    v: &Value,
+    prefix: &str,
+    depth: usize,
+    out: &mut Found,
+) -> Result<()> {
+    out.visits += 1;
+    if depth > MAX_DEPTH || out.visits > MAX_VISITS {
+        return Err(Error::invalid(
+            path,
+            InvalidKind::LimitExceeded,
+            format!("object tree deeper than {MAX_DEPTH} or larger than {MAX_VISITS} values"),
+        ));
+    }
+    let Value::Ref(idx) = v else { return Ok(()) };
+    match vm.arena.get(*idx) {
+        Some(Obj::Host(i)) => {
+            if matches!(host.objects.get(*i), Some(host::HostObj::Tensor(_))) {
+                out.tensors.push((prefix.to_string(), *i));
+            }
+        }
+        Some(Obj::Dict(d)) => {
+            for (k, x) in d {
+                walk(
+                    path,
+                    vm,
+                    host,
+                    x,
+                    &join(prefix, &key_name(k)),
+                    depth + 1,
+                    out,
+                )?;
+            }
+        }
+        Some(Obj::List(l)) | Some(Obj::Tuple(l)) => {
+            for (i, x) in l.iter().enumerate() {
+                walk(
+                    path,
+                    vm,
+                    host,
+                    x,
+                    &join(prefix, &i.to_string()),
+                    depth + 1,
+                    out,
+                )?;
+            }
+        }
+        Some(Obj::Object { .. }) => {
+            let Some(state) = object_state(vm, v) else {
+                return Ok(());
+            };
+            let module_dicts = ["_parameters", "_buffers", "_modules"];
+            if state
+                .iter()
+                .any(|(k, _)| k.as_str().is_some_and(|k| module_dicts.contains(&k)))
+            {
+                // A pickled torch.nn.Module: its parameters, buffers and submodules.
+                for (k, x) in state {
+                    if k.as_str().is_some_and(|k| module_dicts.contains(&k)) {
+                        walk(path, vm, host, x, prefix, depth + 1, out)?;
+                    }
+                }
+            } else {
+                // A TorchScript object: attributes by name.
+                for (k, x) in state {
+                    walk(
+                        path,
+                        vm,
+                        host,
+                        x,
+                        &join(prefix, &key_name(k)),
+                        depth + 1,
+                        out,
+                    )?;
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}

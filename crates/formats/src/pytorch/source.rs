@@ -1,0 +1,177 @@
+//! Tensor sources over torch storages: zero-copy slices for contiguous
+//! tensors, an element gather for strided views (transposes, slices,
+//! broadcasts).
+
+use std::borrow::Cow;
+use std::ops::Range;
+use std::sync::Arc;
+
+use modelconv_core::error::{Error, Result};
+use modelconv_core::tensor::{MmapFile, TensorSource};
+
+use super::host::TensorRef;
+
+/// Where a storage's bytes are.
+#[derive(Debug, Clone)]
+pub enum StorageData {
+    /// A byte range of a memory-mapped file (stored zip member, legacy file).
+    Mapped(Arc<MmapFile>, Range<usize>),
+    /// Bytes decompressed into memory.
+    Owned(Arc<Vec<u8>>),
+}
+
+impl StorageData {
+    /// The storage bytes.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            StorageData::Mapped(f, r) => f.bytes().get(r.clone()).unwrap_or(&[]),
+            StorageData::Owned(v) => v,
+        }
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes().len()
+    }
+
+    /// True if empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One tensor of a torch storage.
+#[derive(Debug)]
+pub struct TorchTensorSource {
+    storage: StorageData,
+    esz: usize,
+    /// Byte offset of element 0.
+    start: usize,
+    shape: Vec<usize>,
+    /// Strides in elements.
+    stride: Vec<usize>,
+    contiguous: bool,
+    len: usize,
+}
+
+impl TorchTensorSource {
+    /// Checks that every element `t` can address lies inside the storage.
+    pub fn new(storage: StorageData, t: &TensorRef) -> std::result::Result<Self, String> {
+        let esz = t.dtype.size();
+        let to_usize =
+            |v: u64| usize::try_from(v).map_err(|_| "size does not fit in memory".to_string());
+        let shape: Vec<usize> = t
+            .shape
+            .iter()
+            .map(|&d| to_usize(d))
+            .collect::<std::result::Result<_, _>>()?;
+        let stride: Vec<usize> = t
+            .stride
+            .iter()
+            .map(|&d| to_usize(d))
+            .collect::<std::result::Result<_, _>>()?;
+        let numel = shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .ok_or("element count overflows")?;
+        let len = numel.checked_mul(esz).ok_or("byte size overflows")?;
+        let offset = to_usize(t.offset)?;
+        let start = offset.checked_mul(esz).ok_or("offset overflows")?;
+        if numel > 0 {
+            // Highest element index reachable: offset + Σ (dim − 1) × stride.
+            let last = shape
+                .iter()
+                .zip(&stride)
+                .try_fold(offset, |a, (&d, &s)| a.checked_add((d - 1).checked_mul(s)?))
+                .ok_or("extent overflows")?;
+            let end = last
+                .checked_add(1)
+                .and_then(|e| e.checked_mul(esz))
+                .ok_or("extent overflows")?;
+            if end > storage.len() {
+                return Err(format!(
+                    "the view reaches byte {end} of its storage, which holds only {} bytes",
+                    storage.len()
+                ));
+            }
+        }
+        let mut expect = 1usize;
+        let mut contiguous = true;
+        for (&d, &s) in shape.iter().zip(&stride).rev() {
+            if d != 1 && s != expect {
+                contiguous = false;
+            }
+            expect = expect.saturating_mul(d);
+        }
+        Ok(TorchTensorSource {
+            storage,
+            esz,
+            start,
+            shape,
+            stride,
+            contiguous,
+            len,
+        })
+    }
+}
+
+impl TensorSource for TorchTensorSource {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn read(&self, range: Range<usize>) -> Result<Cow<'_, [u8]>> {
+        if range.end > self.len || range.start > range.end {
+            return Err(Error::Internal(format!(
+                "read {range:?} past tensor end {}",
+                self.len
+            )));
+        }
+        let bytes = self.storage.bytes();
+        if self.contiguous {
+            return bytes
+                .get(self.start + range.start..self.start + range.end)
+                .map(Cow::Borrowed)
+                .ok_or_else(|| Error::Internal("storage range checked at open".into()));
+        }
+        // Gather: walk the multi-index of each element in the range.
+        let esz = self.esz;
+        let first = range.start / esz;
+        let count = (range.end - range.start) / esz;
+        let mut out = Vec::with_capacity(count * esz);
+        let ndim = self.shape.len();
+        let mut idx = vec![0usize; ndim];
+        let mut rem = first;
+        for d in (0..ndim).rev() {
+            idx[d] = rem % self.shape[d];
+            rem /= self.shape[d];
+        }
+        for _ in 0..count {
+            let elem: usize = idx.iter().zip(&self.stride).map(|(i, s)| i * s).sum();
+            let at = self.start + elem * esz;
+            out.extend_from_slice(
+                bytes.get(at..at + esz).ok_or_else(|| {
+                    Error::Internal("strided read outside checked storage".into())
+                })?,
+            );
+            for d in (0..ndim).rev() {
+                idx[d] += 1;
+                if idx[d] < self.shape[d] {
+                    break;
+                }
+                idx[d] = 0;
+            }
+        }
+        Ok(Cow::Owned(out))
+    }
+
+    fn release(&self, _range: Range<usize>) {}
+
+    fn identity(&self) -> String {
+        let base = match &self.storage {
+            StorageData::Mapped(f, r) => format!("{}@{}..{}", f.identity(), r.start, r.end),
+            StorageData::Owned(v) => format!("owned:{}", v.len()),
+        };
+        format!("{base}+{}:{:?}:{:?}", self.start, self.shape, self.stride)
+    }
+}
