@@ -41,6 +41,9 @@ pub struct ConvertArgs {
     /// Split safetensors output into shards of at most this many tensor bytes (e.g. 5GB, 2GiB, 500MB).
     #[arg(long)]
     pub max_shard_size: Option<String>,
+    /// Write into a non-empty output directory, removing weight files the new output makes stale.
+    #[arg(long)]
+    pub overwrite: bool,
     /// Continue an interrupted conversion: keep verified finished parts, redo the rest.
     #[arg(long)]
     pub resume: bool,

@@ -31,6 +31,7 @@ fn options(args: &ConvertArgs) -> modelconv::Result<ConvertOptions> {
             .as_deref()
             .map(modelconv::parse_size)
             .transpose()?,
+        overwrite: args.overwrite,
         engine: EngineOptions {
             threads: args.threads,
             chunk_bytes: match args.chunk_size.as_deref() {
@@ -55,32 +56,32 @@ pub fn run(args: ConvertArgs) -> Result<()> {
     let bar = Bar::new(args.quiet || args.json);
     let result =
         options(&args).and_then(|opts| modelconv::convert(&args.src, &args.dst, &opts, &bar));
-    match result {
+    let mut out = String::new();
+    let outcome = match result {
         Ok(report) => {
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                outln!(out, "{}", serde_json::to_string_pretty(&report)?);
             } else if !args.quiet {
-                print_summary(&report);
+                print_summary(&mut out, &report);
             }
             Ok(())
         }
         Err(err) => {
             if args.json {
-                let report = ConversionReport::failed(
-                    &args.src,
-                    &args.dst,
-                    &err,
-                    start.elapsed().as_secs_f64(),
-                );
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                let elapsed = start.elapsed().as_secs_f64();
+                let report = ConversionReport::failed(&args.src, &args.dst, &err, elapsed);
+                outln!(out, "{}", serde_json::to_string_pretty(&report)?);
             }
             Err(err.into())
         }
-    }
+    };
+    crate::emit(&out);
+    outcome
 }
 
-fn print_summary(r: &ConversionReport) {
-    println!(
+fn print_summary(out: &mut String, r: &ConversionReport) {
+    outln!(
+        out,
         "converted {} ({}, {} tensors, {} parameters) -> {} ({})",
         r.source,
         r.source_format,
@@ -90,12 +91,14 @@ fn print_summary(r: &ConversionReport) {
         r.output_format
     );
     let dtypes: Vec<String> = r.dtypes.iter().map(|(d, n)| format!("{d}: {n}")).collect();
-    println!(
+    outln!(
+        out,
         "  dtypes:  {} ({} tensors cast)",
         dtypes.join(", "),
         r.tensors_cast
     );
-    println!(
+    outln!(
+        out,
         "  size:    {} -> {} (ratio {:.2}x) in {:.2} s",
         units::bytes(r.source_size_bytes),
         units::bytes(r.output_size_bytes),
@@ -116,7 +119,8 @@ fn print_summary(r: &ConversionReport) {
         } else {
             ""
         };
-        println!(
+        outln!(
+            out,
             "  {:<40} {:>10}  sha256 {}{}",
             name,
             units::bytes(f.size),
@@ -125,12 +129,13 @@ fn print_summary(r: &ConversionReport) {
         );
     }
     if r.resumed_chunks > 0 {
-        println!(
+        outln!(
+            out,
             "  resumed: {} chunks kept from the interrupted run",
             r.resumed_chunks
         );
     }
     for w in &r.warnings {
-        println!("  warning: {w}");
+        outln!(out, "  warning: {w}");
     }
 }

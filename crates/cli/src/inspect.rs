@@ -8,11 +8,13 @@ use crate::units;
 /// Runs the subcommand.
 pub fn run(args: InspectArgs) -> Result<()> {
     let mut report = modelconv::inspect(&args.path)?;
+    let mut out = String::new();
     if args.json {
         if !args.tensors {
             report.tensors.clear();
         }
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!(out, "{}", serde_json::to_string_pretty(&report)?);
+        crate::emit(&out);
         return Ok(());
     }
     let arch = match (&report.architecture, &report.model_type) {
@@ -20,31 +22,34 @@ pub fn run(args: InspectArgs) -> Result<()> {
         (Some(a), _) => a.clone(),
         (None, _) => "unknown (no config.json)".to_string(),
     };
-    println!("source:       {}", report.source);
-    println!("format:       {}", report.format);
-    println!("architecture: {arch}");
-    println!("tensors:      {}", report.tensor_count);
-    println!(
+    outln!(out, "source:       {}", report.source);
+    outln!(out, "format:       {}", report.format);
+    outln!(out, "architecture: {arch}");
+    outln!(out, "tensors:      {}", report.tensor_count);
+    outln!(
+        out,
         "parameters:   {} ({})",
         report.parameters,
         units::count(report.parameters)
     );
-    println!(
+    outln!(
+        out,
         "tensor bytes: {} ({})",
         report.total_bytes,
         units::bytes(report.total_bytes)
     );
     for (d, s) in &report.dtypes {
-        println!(
+        outln!(
+            out,
             "  {d:<8} {:>6} tensors {:>10} parameters {:>10}",
             s.tensors,
             units::count(s.parameters),
             units::bytes(s.bytes)
         );
     }
-    println!("files:        {}", report.files.len());
+    outln!(out, "files:        {}", report.files.len());
     for f in &report.files {
-        println!("  {} ({})", f.path.display(), units::bytes(f.size));
+        outln!(out, "  {} ({})", f.path.display(), units::bytes(f.size));
     }
     if !report.metadata.is_empty() {
         let meta: Vec<String> = report
@@ -52,35 +57,36 @@ pub fn run(args: InspectArgs) -> Result<()> {
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        println!("metadata:     {}", meta.join(", "));
+        outln!(out, "metadata:     {}", meta.join(", "));
     }
     if !report.carried_files.is_empty() {
-        println!("carried:      {}", report.carried_files.join(", "));
+        outln!(out, "carried:      {}", report.carried_files.join(", "));
     }
     if !report.skipped_files.is_empty() {
-        println!("not read:     {}", report.skipped_files.join(", "));
+        outln!(out, "not read:     {}", report.skipped_files.join(", "));
     }
     if !report.pickle_globals.is_empty() {
-        println!("pickle globals (never imported or called):");
+        outln!(out, "pickle globals (never imported or called):");
         for (g, allowed) in &report.pickle_globals {
             let flag = if *allowed {
                 "allowed"
             } else {
                 "NOT ALLOWED: a conversion refuses this file"
             };
-            println!("  {g:<50} {flag}");
+            outln!(out, "  {g:<50} {flag}");
         }
     }
     for (alias, kept) in &report.aliases {
-        println!("tied:         {alias} = {kept}");
+        outln!(out, "tied:         {alias} = {kept}");
     }
     for n in &report.notes {
-        println!("note:         {n}");
+        outln!(out, "note:         {n}");
     }
     if args.tensors {
         for t in &report.tensors {
-            println!("  {:<60} {:<8} {:?}", t.name, t.dtype.name(), t.shape);
+            outln!(out, "  {:<60} {:<8} {:?}", t.name, t.dtype.name(), t.shape);
         }
     }
+    crate::emit(&out);
     Ok(())
 }

@@ -4,6 +4,14 @@
 //! 2 command-line usage error; 3 environment failure (I/O, disk full,
 //! permissions); 70 internal error (a bug: please report it).
 
+/// Appends a line to a `String` buffer (output is written once, by [`emit`]).
+macro_rules! outln {
+    ($out:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
+
 mod args;
 mod convert;
 mod inspect;
@@ -32,6 +40,16 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         Some(Category::Internal) => EXIT_INTERNAL,
         None => EXIT_USER,
     }
+}
+
+/// Writes `text` to stdout. A closed pipe (`modelconv inspect x | head`)
+/// is not an error.
+pub fn emit(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
 }
 
 fn main() -> ExitCode {

@@ -336,3 +336,57 @@ fn refuses_to_overwrite_its_input() {
     );
     assert_eq!(all_tensors(&dir), before);
 }
+
+#[test]
+fn non_empty_output_directory_needs_overwrite() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dst = tmp.path().join("out");
+    let src = data().join("tiny-bert");
+    ok(&modelconv(&[
+        "convert",
+        src.to_str().unwrap(),
+        dst.to_str().unwrap(),
+        "--max-shard-size",
+        "20KB",
+        "--quiet",
+    ]));
+    let before = entries(&dst);
+    assert!(
+        before.iter().any(|n| n.ends_with("-of-00007.safetensors")),
+        "{before:?}"
+    );
+    // Refused without --overwrite, and nothing changes.
+    let o = modelconv(&[
+        "convert",
+        src.to_str().unwrap(),
+        dst.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--overwrite"));
+    assert_eq!(entries(&dst), before);
+    // With --overwrite the stale shards and index go away.
+    ok(&modelconv(&[
+        "convert",
+        src.to_str().unwrap(),
+        dst.to_str().unwrap(),
+        "--overwrite",
+        "--quiet",
+    ]));
+    let after = entries(&dst);
+    assert!(after.contains(&"model.safetensors".to_string()));
+    assert!(
+        !after
+            .iter()
+            .any(|n| n.contains("-of-") || n.ends_with("index.json")),
+        "{after:?}"
+    );
+    assert_eq!(all_tensors(&dst), tensors(&src.join("model.safetensors")));
+    // A file destination that is an existing directory is refused up front.
+    let d = tmp.path().join("x.safetensors");
+    std::fs::create_dir(&d).unwrap();
+    let o = modelconv(&["convert", src.to_str().unwrap(), d.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is a directory"));
+    assert!(entries(&d).is_empty());
+}

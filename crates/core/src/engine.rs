@@ -22,12 +22,12 @@
 //! - an exclusive lock file keeps two conversions from writing the same
 //!   output; free disk space is checked before anything is written.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
@@ -121,8 +121,10 @@ impl TensorJob {
 /// The content of one output file.
 #[derive(Debug, Clone)]
 pub enum FileContent {
-    /// A fixed layout: `prefix` at offset 0, tensors at their offsets, total
-    /// length `len`. Bytes not covered by either are zero.
+    /// A fixed layout: `prefix` at offset 0, more fixed byte `segments`
+    /// and tensors at their offsets, total length `len`. Bytes covered by
+    /// none of them are zero. `crcs` are CRC-32 fields (zip archives)
+    /// computed from the written data and patched in at the end.
     Laid {
         /// Header bytes written at offset 0.
         prefix: Vec<u8>,
@@ -130,6 +132,10 @@ pub enum FileContent {
         len: u64,
         /// Tensors and their offsets.
         tensors: Vec<TensorJob>,
+        /// Other fixed bytes: `(offset, bytes)`.
+        segments: Vec<(u64, Vec<u8>)>,
+        /// CRC-32 fields to fill in.
+        crcs: Vec<CrcPatch>,
     },
     /// A small file given whole (an index, a config).
     Bytes(Vec<u8>),
@@ -145,6 +151,24 @@ impl FileContent {
             FileContent::CopyOf(p) => fs::metadata(p).map(|m| m.len()).unwrap_or(0),
         }
     }
+}
+
+/// Part of the data a CRC-32 covers, in order.
+#[derive(Debug, Clone)]
+pub enum CrcPart {
+    /// Fixed bytes.
+    Bytes(Vec<u8>),
+    /// The output bytes of tensor job `i` of the same file.
+    Tensor(usize),
+}
+
+/// A CRC-32 (little-endian u32) of `parts`, written at each offset in `at`.
+#[derive(Debug, Clone)]
+pub struct CrcPatch {
+    /// What the checksum covers.
+    pub parts: Vec<CrcPart>,
+    /// Where to write it.
+    pub at: Vec<u64>,
 }
 
 /// A file to write, relative to [`OutputPlan::root`].
@@ -201,9 +225,20 @@ impl OutputPlan {
                     prefix,
                     len,
                     tensors,
+                    segments,
+                    crcs,
                 } => {
-                    h.update(format!("laid {len} {}\n", prefix.len()));
+                    h.update(format!(
+                        "laid {len} {} {} {}\n",
+                        prefix.len(),
+                        segments.len(),
+                        crcs.len()
+                    ));
                     h.update(prefix);
+                    for (off, b) in segments {
+                        h.update(format!("seg {off} {}\n", b.len()));
+                        h.update(b);
+                    }
                     for t in tensors {
                         h.update(format!(
                             "t {} {:?} {} {}\n",
@@ -485,7 +520,7 @@ fn run_locked(
             }
         }
         let partial = partial_path(&target);
-        let outcome = write_one(
+        let finished = write_one(
             idx,
             file,
             &partial,
@@ -496,16 +531,24 @@ fn run_locked(
             &journal,
             reporter,
             &mut report,
-        );
-        if let Err(e) = outcome {
-            if !opts.resume {
-                let _ = fs::remove_file(&partial);
+        )
+        .and_then(|()| {
+            let sha256 = sha256_file(&partial)?;
+            let size = fs::metadata(&partial).at(&partial)?.len();
+            fs::rename(&partial, &target).at(&target)?;
+            Ok((sha256, size))
+        });
+        let (sha256, size) = match finished {
+            Ok(v) => v,
+            Err(e) => {
+                // Finished files stay (the journal lets `resume` keep them);
+                // the unfinished one is removed unless this run resumes.
+                if !opts.resume {
+                    let _ = fs::remove_file(&partial);
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
-        let sha256 = sha256_file(&partial)?;
-        let size = fs::metadata(&partial).at(&partial)?.len();
-        fs::rename(&partial, &target).at(&target)?;
+        };
         if let Some(parent) = target.parent() {
             sync_dir(parent);
         }
@@ -580,6 +623,8 @@ fn write_one(
             prefix,
             len,
             tensors,
+            segments,
+            crcs,
         } => {
             let existing = if resuming {
                 fs::metadata(partial).ok().map(|m| m.len())
@@ -598,6 +643,9 @@ fn write_one(
                 f.set_len(*len).at(partial)?;
             }
             f.write_all_at(prefix, 0).at(partial)?;
+            for (off, bytes) in segments {
+                f.write_all_at(bytes, *off).at(partial)?;
+            }
 
             // Cut tensors into chunks on element boundaries.
             let mut chunks = Vec::new();
@@ -630,17 +678,18 @@ fn write_one(
             }
 
             // Chunks the interrupted run finished and whose bytes still check out.
-            let mut done: HashSet<(u64, u64)> = HashSet::new();
+            let mut done: HashMap<(u64, u64), u32> = HashMap::new();
             if reuse {
                 for &(off, clen, crc) in state.chunks.get(&idx).map(Vec::as_slice).unwrap_or(&[]) {
                     let mut buf = vec![0u8; usize::try_from(clen).unwrap_or(0)];
                     if f.read_exact_at(&mut buf, off).is_ok() && crc32fast::hash(&buf) == crc {
-                        done.insert((off, clen));
+                        done.insert((off, clen), crc);
                     }
                 }
             }
 
             let overflow: Vec<AtomicU64> = (0..tensors.len()).map(|_| AtomicU64::new(0)).collect();
+            let chunk_crcs: Vec<AtomicU32> = (0..chunks.len()).map(|_| AtomicU32::new(0)).collect();
             let kept = AtomicU64::new(0);
             let written = AtomicU64::new(0);
             let finish_chunk = |c: &Chunk| {
@@ -648,43 +697,50 @@ fn write_one(
                 reporter.advance(c.out_len, u64::from(finished));
             };
             pool.install(|| {
-                chunks.par_iter().try_for_each(|c| -> Result<()> {
-                    if done.contains(&(c.out_offset, c.out_len)) {
-                        kept.fetch_add(1, Ordering::Relaxed);
-                        finish_chunk(c);
-                        return Ok(());
-                    }
-                    let input = c.tensor.source.read(c.in_start..c.in_end)?;
-                    let crc = match c.tensor.transform {
-                        Transform::Copy => {
-                            f.write_all_at(&input, c.out_offset).at(partial)?;
-                            crc32fast::hash(&input)
+                chunks
+                    .par_iter()
+                    .enumerate()
+                    .try_for_each(|(ci, c)| -> Result<()> {
+                        if let Some(crc) = done.get(&(c.out_offset, c.out_len)) {
+                            chunk_crcs[ci].store(*crc, Ordering::Relaxed);
+                            kept.fetch_add(1, Ordering::Relaxed);
+                            finish_chunk(c);
+                            return Ok(());
                         }
-                        Transform::Cast { from, to } => {
-                            let mut out = vec![0u8; usize::try_from(c.out_len).unwrap_or(0)];
-                            let stats: CastStats =
-                                cast(from, to, &input, &mut out).map_err(|e| {
-                                    Error::Internal(format!("tensor '{}': {e}", c.tensor.name))
-                                })?;
-                            if stats.overflowed > 0 {
-                                overflow[c.job].fetch_add(stats.overflowed, Ordering::Relaxed);
+                        let input = c.tensor.source.read(c.in_start..c.in_end)?;
+                        let crc = match c.tensor.transform {
+                            Transform::Copy => {
+                                f.write_all_at(&input, c.out_offset).at(partial)?;
+                                crc32fast::hash(&input)
                             }
-                            f.write_all_at(&out, c.out_offset).at(partial)?;
-                            crc32fast::hash(&out)
+                            Transform::Cast { from, to } => {
+                                let mut out = vec![0u8; usize::try_from(c.out_len).unwrap_or(0)];
+                                let stats: CastStats =
+                                    cast(from, to, &input, &mut out).map_err(|e| {
+                                        Error::Internal(format!("tensor '{}': {e}", c.tensor.name))
+                                    })?;
+                                if stats.overflowed > 0 {
+                                    overflow[c.job].fetch_add(stats.overflowed, Ordering::Relaxed);
+                                }
+                                f.write_all_at(&out, c.out_offset).at(partial)?;
+                                crc32fast::hash(&out)
+                            }
+                        };
+                        drop(input);
+                        chunk_crcs[ci].store(crc, Ordering::Relaxed);
+                        c.tensor.source.release(c.in_start..c.in_end);
+                        journal.append(&JournalLine::Chunk {
+                            chunk: (idx, c.out_offset, c.out_len, crc),
+                        })?;
+                        written.fetch_add(1, Ordering::Relaxed);
+                        finish_chunk(c);
+                        if opts.chunk_delay_ms > 0 {
+                            std::thread::sleep(std::time::Duration::from_millis(
+                                opts.chunk_delay_ms,
+                            ));
                         }
-                    };
-                    drop(input);
-                    c.tensor.source.release(c.in_start..c.in_end);
-                    journal.append(&JournalLine::Chunk {
-                        chunk: (idx, c.out_offset, c.out_len, crc),
-                    })?;
-                    written.fetch_add(1, Ordering::Relaxed);
-                    finish_chunk(c);
-                    if opts.chunk_delay_ms > 0 {
-                        std::thread::sleep(std::time::Duration::from_millis(opts.chunk_delay_ms));
-                    }
-                    Ok(())
-                })
+                        Ok(())
+                    })
             })?;
             report.chunks_kept += kept.into_inner();
             report.chunks_written += written.into_inner();
@@ -692,6 +748,30 @@ fn write_one(
                 let n = o.into_inner();
                 if n > 0 {
                     report.overflows.push((t.name.clone(), n));
+                }
+            }
+            for patch in crcs {
+                let mut h = crc32fast::Hasher::new();
+                for part in &patch.parts {
+                    match part {
+                        CrcPart::Bytes(b) => h.update(b.as_slice()),
+                        CrcPart::Tensor(job) => {
+                            for (c, crc) in chunks
+                                .iter()
+                                .zip(&chunk_crcs)
+                                .filter(|(c, _)| c.job == *job)
+                            {
+                                h.combine(&crc32fast::Hasher::new_with_initial_len(
+                                    crc.load(Ordering::Relaxed),
+                                    c.out_len,
+                                ));
+                            }
+                        }
+                    }
+                }
+                let value = h.finalize().to_le_bytes();
+                for &at in &patch.at {
+                    f.write_all_at(&value, at).at(partial)?;
                 }
             }
             f.sync_all().at(partial)
@@ -724,6 +804,8 @@ mod tests {
                         prefix: b"HEAD".to_vec(),
                         len,
                         tensors: vec![job],
+                        segments: Vec::new(),
+                        crcs: Vec::new(),
                     },
                 },
                 PlannedFile {
@@ -825,6 +907,8 @@ mod tests {
                     prefix: Vec::new(),
                     len: huge,
                     tensors: Vec::new(),
+                    segments: Vec::new(),
+                    crcs: Vec::new(),
                 },
             }],
         };

@@ -163,8 +163,7 @@ pub enum Error {
     Io {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        #[source]
+        /// The OS error (shown in the message, so not chained as a source).
         source: io::Error,
     },
     /// A path given by the user does not exist.

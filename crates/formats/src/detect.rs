@@ -19,8 +19,6 @@ pub enum SourceKind {
 fn unsupported_magic(head: &[u8]) -> Option<&'static str> {
     if head.starts_with(b"GGUF") {
         Some("a GGUF file")
-    } else if head.starts_with(b"\x93NUMPY") {
-        Some("a NumPy .npy file")
     } else if head.starts_with(b"PAR1") {
         Some("a Parquet file")
     } else {
@@ -46,7 +44,7 @@ pub fn detect(path: &Path) -> Result<SourceKind> {
     if let Some(what) = unsupported_magic(&head[..n]) {
         return Err(Error::Unsupported {
             path: path.to_path_buf(),
-            detail: format!("{what}; this build reads safetensors, PyTorch (.bin/.pt, zip and legacy) and TorchScript files and Hugging Face directories"),
+            detail: format!("{what}; this build reads safetensors, PyTorch (.bin/.pt, zip and legacy), TorchScript and NumPy (.npy/.npz) files and Hugging Face directories"),
         });
     }
     Ok(SourceKind::WeightFile)

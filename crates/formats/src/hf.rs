@@ -137,7 +137,8 @@ fn list_weight_like(dir: &Path) -> Result<Vec<String>> {
     Ok(found)
 }
 
-fn is_weight_file(name: &str) -> bool {
+/// True if `name` looks like a weight file of any format (never carried over).
+pub fn is_weight_file(name: &str) -> bool {
     WEIGHT_SUFFIXES.iter().any(|s| name.ends_with(s)) || name.contains(".modelconv-")
 }
 

@@ -1,8 +1,8 @@
 //! Offline resolution of Hugging Face hub ids (`org/name[@revision]`) to a
 //! snapshot directory in the local cache. modelconv never downloads.
 //!
-//! Cache location, as huggingface_hub: `$HF_HUB_CACHE`, else
-//! `$HF_HOME/hub`, else `$XDG_CACHE_HOME/huggingface/hub`, else
+//! Cache location, as huggingface_hub: `$HF_HUB_CACHE`, else the older
+//! `$HUGGINGFACE_HUB_CACHE`, else `$HF_HOME/hub`, else `$XDG_CACHE_HOME/huggingface/hub`, else
 //! `~/.cache/huggingface/hub`. Layout: `models--org--name/refs/<revision>`
 //! holds a commit hash; `models--org--name/snapshots/<hash>/` holds the
 //! files (symlinks into `blobs/`).
@@ -33,6 +33,9 @@ pub fn looks_like_hub_id(s: &str) -> bool {
 /// The hub cache directory from the environment.
 pub fn cache_dir() -> PathBuf {
     if let Some(p) = env::var_os("HF_HUB_CACHE").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = env::var_os("HUGGINGFACE_HUB_CACHE").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
     if let Some(p) = env::var_os("HF_HOME").filter(|p| !p.is_empty()) {

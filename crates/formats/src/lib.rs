@@ -12,6 +12,8 @@
 pub mod detect;
 pub mod hf;
 pub mod hub;
+pub mod numpy;
 pub mod pytorch;
 pub mod safetensors;
+pub mod strided;
 pub mod weights;

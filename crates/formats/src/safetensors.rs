@@ -339,6 +339,8 @@ pub fn layout(tensors: &[&OutTensor], metadata: &BTreeMap<String, String>) -> Re
         len: base + offset,
         prefix,
         tensors: jobs,
+        segments: Vec::new(),
+        crcs: Vec::new(),
     })
 }
 
@@ -383,6 +385,7 @@ mod tests {
             prefix,
             len,
             tensors,
+            ..
         } = layout(&[&c, &b, &a], &meta)?
         else {
             return Err(Error::Internal("not laid".into()));

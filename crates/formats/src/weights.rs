@@ -12,7 +12,7 @@ use modelconv_core::error::{Error, InvalidKind, IoContext, Result};
 use modelconv_core::model::Model;
 use modelconv_core::tensor::Tensor;
 
-use crate::{pytorch, safetensors};
+use crate::{numpy, pytorch, safetensors};
 
 /// A read weight file.
 #[derive(Debug, Default)]
@@ -81,7 +81,30 @@ pub fn read(path: &Path, permissive: bool) -> Result<WeightFile> {
             ..WeightFile::default()
         });
     }
-    if looks_like_torch(&h) {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if numpy::sniff_npy(&h) {
+        let (tensors, size) = numpy::read_npy(path)?;
+        return Ok(WeightFile {
+            format: "numpy",
+            tensors,
+            size,
+            ..WeightFile::default()
+        });
+    }
+    if h.starts_with(b"PK") && ext == "npz" {
+        let (tensors, size) = numpy::read_npz(path)?;
+        return Ok(WeightFile {
+            format: "npz",
+            tensors,
+            size,
+            ..WeightFile::default()
+        });
+    }
+    let pickle_ext = matches!(
+        ext,
+        "pt" | "pth" | "bin" | "ckpt" | "pkl" | "pickle" | "tar"
+    );
+    if looks_like_torch(&h) || pickle_ext {
         let t = pytorch::read_file(path, permissive)?;
         let name = path
             .file_name()

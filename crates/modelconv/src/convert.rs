@@ -9,7 +9,7 @@ use modelconv_core::cast::can_cast;
 use modelconv_core::engine::{self, EngineOptions, OutTensor, OutputPlan, Transform, WrittenFile};
 use modelconv_core::progress::Reporter;
 use modelconv_core::{DType, Error, Model, OutputTarget, Result};
-use modelconv_formats::hf;
+use modelconv_formats::{hf, numpy};
 use serde::Serialize;
 
 use crate::glob;
@@ -21,6 +21,8 @@ use crate::source;
 pub enum Format {
     /// safetensors: a single file, or an HF directory with `model.safetensors` (sharded as needed).
     Safetensors,
+    /// NumPy: `.npz` (or `.npy` for one tensor); a directory gets `model.npz`.
+    Numpy,
 }
 
 impl Format {
@@ -42,6 +44,7 @@ impl Format {
     pub fn from_extension(path: &Path) -> Option<Format> {
         match path.extension()?.to_str()? {
             "safetensors" => Some(Format::Safetensors),
+            "npz" | "npy" => Some(Format::Numpy),
             _ => None,
         }
     }
@@ -50,6 +53,7 @@ impl Format {
     pub fn name(self) -> &'static str {
         match self {
             Format::Safetensors => "safetensors",
+            Format::Numpy => "numpy",
         }
     }
 }
@@ -68,6 +72,10 @@ pub struct ConvertOptions {
     pub dtype_overrides: Vec<(String, DType)>,
     /// Largest shard (tensor bytes); `None` = one file.
     pub max_shard_size: Option<u64>,
+    /// Allow writing into a non-empty output directory; weight files there
+    /// that the new output does not replace are removed after success.
+    /// Default false (a non-empty directory is refused).
+    pub overwrite: bool,
     /// Engine settings (threads, chunk size, resume).
     pub engine: EngineOptions,
 }
@@ -271,6 +279,70 @@ fn check_no_overwrite(model: &Model, plan: &OutputPlan) -> Result<()> {
     Ok(())
 }
 
+/// Checks what is already at the destination. Returns weight files that
+/// the new output will make stale (removed after success with `overwrite`).
+fn check_destination(
+    target: &OutputTarget,
+    plan: &OutputPlan,
+    opts: &ConvertOptions,
+) -> Result<Vec<PathBuf>> {
+    let dir = match target {
+        OutputTarget::File(f) => {
+            if f.is_dir() {
+                return Err(Error::InvalidOption(format!(
+                    "{} is a directory; give a new file name, or a directory name without a format extension",
+                    f.display()
+                )));
+            }
+            return Ok(Vec::new());
+        }
+        OutputTarget::Directory(d) => d,
+    };
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::InvalidOption(format!(
+            "{} exists and is not a directory",
+            dir.display()
+        )));
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let interrupted = names.iter().any(|n| n.ends_with(".modelconv-journal"));
+    if opts.engine.resume {
+        return Ok(Vec::new());
+    }
+    if interrupted && !opts.overwrite {
+        return Err(Error::InvalidOption(format!(
+            "{} holds an interrupted conversion: add --resume to continue it, or --overwrite to start over",
+            dir.display()
+        )));
+    }
+    let ours = |n: &str| n.contains(".modelconv-") || n.ends_with(".partial");
+    let existing: Vec<&String> = names.iter().filter(|n| !ours(n)).collect();
+    if existing.is_empty() {
+        return Ok(Vec::new());
+    }
+    if !opts.overwrite {
+        let shown: Vec<&str> = existing.iter().take(5).map(|s| s.as_str()).collect();
+        return Err(Error::InvalidOption(format!(
+            "output directory {} is not empty ({}{}); add --overwrite to replace the model in it",
+            dir.display(),
+            shown.join(", "),
+            if existing.len() > 5 { ", ..." } else { "" }
+        )));
+    }
+    let planned: Vec<&str> = plan.files.iter().map(|f| f.rel_path.as_str()).collect();
+    Ok(existing
+        .into_iter()
+        .filter(|n| hf::is_weight_file(n) && !planned.contains(&n.as_str()))
+        .map(|n| dir.join(n))
+        .collect())
+}
+
 /// Converts `src` (path or hub id) to `dst`.
 pub fn convert(
     src: &str,
@@ -293,11 +365,32 @@ pub fn convert(
         (OutputTarget::File(file), Format::Safetensors) => {
             hf::plan_file(&model, &tensors, file, opts.max_shard_size)?
         }
+        (_, Format::Numpy) => {
+            if opts.max_shard_size.is_some() {
+                return Err(Error::InvalidOption(
+                    "--max-shard-size applies to safetensors output only".into(),
+                ));
+            }
+            numpy::plan(&model, &tensors, &target)?
+        }
     };
     check_no_overwrite(&model, &plan)?;
+    let stale = check_destination(&target, &plan, opts)?;
     let written = engine::run(&plan, &opts.engine, reporter)?;
 
     let mut warnings = Vec::new();
+    for path in stale {
+        match std::fs::remove_file(&path) {
+            Ok(()) => warnings.push(format!(
+                "removed stale weight file {} (--overwrite)",
+                path.display()
+            )),
+            Err(e) => warnings.push(format!(
+                "could not remove stale weight file {}: {e}",
+                path.display()
+            )),
+        }
+    }
     for (name, n) in &written.overflows {
         let to = tensors
             .iter()

@@ -12,7 +12,6 @@
 
 pub mod host;
 pub mod pickle;
-mod source;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{Cursor, Read};
@@ -24,11 +23,14 @@ use modelconv_core::tensor::{MmapFile, Tensor, TensorInfo};
 
 use self::host::{GlobalStatus, PidStyle, TensorRef, TorchHost};
 use self::pickle::{Limits, Obj, PickleError, PickleErrorKind, Value, Vm};
-pub use self::source::StorageData;
-use self::source::TorchTensorSource;
+use crate::strided::{StorageData, StridedSource};
 
-/// Largest `data.pkl` / `constants.pkl` accepted (decompressed).
+/// Largest `data.pkl` accepted (decompressed).
 const MAX_PICKLE_BYTES: u64 = 1 << 30;
+/// Largest compressed storage member inflated into memory. torch stores
+/// storages uncompressed; a large compressed one is a zip bomb or a
+/// re-packed archive, refused rather than inflated.
+const MAX_INFLATED_STORAGE: u64 = 64 << 20;
 /// Maximum nesting walked when flattening.
 const MAX_DEPTH: usize = 64;
 /// Maximum values visited when flattening (guards against DAG blow-up).
@@ -117,14 +119,16 @@ pub fn read_file(path: &Path, permissive: bool) -> Result<TorchFile> {
     let bytes = file.bytes();
     if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
         read_zip(path, &file, permissive)
-    } else if bytes.first() == Some(&0x80) {
-        read_legacy(path, &file, permissive)
-    } else {
+    } else if bytes.len() > 262 && &bytes[257..262] == b"ustar" {
         Err(Error::invalid(
             path,
-            InvalidKind::UnknownFormat,
-            "not a zip archive or a pickle",
+            InvalidKind::UnsupportedContent,
+            "a tar archive (the pre-0.4 torch format): not supported; load and re-save it with a newer torch",
         ))
+    } else {
+        // Legacy files start with a protocol-2 pickle; protocol 0/1 pickles
+        // have no PROTO opcode, so any other start is tried as a pickle too.
+        read_legacy(path, &file, permissive)
     }
 }
 
@@ -254,6 +258,15 @@ fn read_zip(path: &Path, file: &Arc<MmapFile>, permissive: bool) -> Result<Torch
                 })?;
             StorageData::Mapped(Arc::clone(file), start as usize..end as usize)
         } else {
+            if declared > MAX_INFLATED_STORAGE {
+                return Err(Error::invalid(
+                    path,
+                    InvalidKind::LimitExceeded,
+                    format!(
+                        "storage member {name} is compressed and would inflate to {declared} bytes; torch never compresses storages, and modelconv inflates at most {MAX_INFLATED_STORAGE}"
+                    ),
+                ));
+            }
             StorageData::Owned(Arc::new(read_member(path, &mut zip, m, declared)?))
         };
         if (data.len() as u64) < declared {
@@ -405,7 +418,7 @@ fn read_legacy(path: &Path, file: &Arc<MmapFile>, permissive: bool) -> Result<To
         if count != s.numel {
             return Err(Error::invalid(
                 path,
-                InvalidKind::SizeMismatch,
+                InvalidKind::OffsetOutOfBounds,
                 format!(
                     "storage '{key}' declares {} elements but its header says {count}",
                     s.numel
@@ -536,9 +549,10 @@ fn finish(
         let storage = storages.get(t.storage).ok_or_else(|| {
             Error::Internal(format!("tensor '{name}' refers to an unknown storage"))
         })?;
-        let source = TorchTensorSource::new(storage.clone(), t).map_err(|detail| {
-            Error::invalid(path, InvalidKind::OffsetOutOfBounds, detail).with_tensor(&name)
-        })?;
+        let source = StridedSource::new(storage.clone(), t.dtype, t.offset, &t.shape, &t.stride)
+            .map_err(|detail| {
+                Error::invalid(path, InvalidKind::OffsetOutOfBounds, detail).with_tensor(&name)
+            })?;
         let shape = t
             .shape
             .iter()

@@ -604,7 +604,14 @@ fn step(r: &mut Reader, host: &mut dyn Host, vm: &mut Vm) -> PResult<Option<Valu
             }
         }
         0x95 => {
-            r.u64()?;
+            // Frame lengths are advisory, but one longer than the data is a lie.
+            let n = r.u64()?;
+            if n > (r.data.len() - r.pos) as u64 {
+                return Err(PickleError::malformed(format!(
+                    "FRAME of {n} bytes, but only {} remain",
+                    r.data.len() - r.pos
+                )));
+            }
         }
         b'.' => {
             let v = vm.pop()?;
@@ -936,9 +943,8 @@ fn step(r: &mut Reader, host: &mut dyn Host, vm: &mut Vm) -> PResult<Option<Valu
             vm.push(v)?;
         }
         0x82..=0x84 => {
-            return Err(PickleError::new(
-                PickleErrorKind::Forbidden,
-                "extension registry opcodes (EXT1/2/4) are not allowed",
+            return Err(PickleError::malformed(
+                "extension registry opcodes (EXT1/2/4): the registry is empty",
             ))
         }
         other => {

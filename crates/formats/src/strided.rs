@@ -1,6 +1,7 @@
-//! Tensor sources over torch storages: zero-copy slices for contiguous
-//! tensors, an element gather for strided views (transposes, slices,
-//! broadcasts).
+//! Tensor sources over a flat buffer with an offset, shape and strides:
+//! zero-copy slices for contiguous tensors, an element gather for strided
+//! views (torch transposes, slices and broadcasts; Fortran-order NumPy
+//! arrays).
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use modelconv_core::error::{Error, Result};
 use modelconv_core::tensor::{MmapFile, TensorSource};
 
-use super::host::TensorRef;
+use modelconv_core::DType;
 
 /// Where a storage's bytes are.
 #[derive(Debug, Clone)]
@@ -40,9 +41,9 @@ impl StorageData {
     }
 }
 
-/// One tensor of a torch storage.
+/// A strided view into a storage.
 #[derive(Debug)]
-pub struct TorchTensorSource {
+pub struct StridedSource {
     storage: StorageData,
     esz: usize,
     /// Byte offset of element 0.
@@ -54,28 +55,37 @@ pub struct TorchTensorSource {
     len: usize,
 }
 
-impl TorchTensorSource {
-    /// Checks that every element `t` can address lies inside the storage.
-    pub fn new(storage: StorageData, t: &TensorRef) -> std::result::Result<Self, String> {
-        let esz = t.dtype.size();
+impl StridedSource {
+    /// A view of `dtype` elements starting `offset` elements into `storage`.
+    /// Fails (with a description) unless every element the view can address
+    /// lies inside the storage.
+    pub fn new(
+        storage: StorageData,
+        dtype: DType,
+        offset: u64,
+        shape: &[u64],
+        stride: &[u64],
+    ) -> std::result::Result<Self, String> {
+        let esz = dtype.size();
         let to_usize =
             |v: u64| usize::try_from(v).map_err(|_| "size does not fit in memory".to_string());
-        let shape: Vec<usize> = t
-            .shape
+        let shape: Vec<usize> = shape
             .iter()
             .map(|&d| to_usize(d))
             .collect::<std::result::Result<_, _>>()?;
-        let stride: Vec<usize> = t
-            .stride
+        let stride: Vec<usize> = stride
             .iter()
             .map(|&d| to_usize(d))
             .collect::<std::result::Result<_, _>>()?;
+        if shape.len() != stride.len() {
+            return Err("shape and strides differ in length".into());
+        }
         let numel = shape
             .iter()
             .try_fold(1usize, |a, &d| a.checked_mul(d))
             .ok_or("element count overflows")?;
         let len = numel.checked_mul(esz).ok_or("byte size overflows")?;
-        let offset = to_usize(t.offset)?;
+        let offset = to_usize(offset)?;
         let start = offset.checked_mul(esz).ok_or("offset overflows")?;
         if numel > 0 {
             // Highest element index reachable: offset + Σ (dim − 1) × stride.
@@ -103,7 +113,7 @@ impl TorchTensorSource {
             }
             expect = expect.saturating_mul(d);
         }
-        Ok(TorchTensorSource {
+        Ok(StridedSource {
             storage,
             esz,
             start,
@@ -115,7 +125,7 @@ impl TorchTensorSource {
     }
 }
 
-impl TensorSource for TorchTensorSource {
+impl TensorSource for StridedSource {
     fn len(&self) -> usize {
         self.len
     }
