@@ -287,7 +287,31 @@ fn read_zip(path: &Path, file: &Arc<MmapFile>, permissive: bool) -> Result<Torch
     } else {
         TorchKind::Zip
     };
-    finish(path, kind, &vm, &host, &root, &storages, bytes.len() as u64)
+    let mut file = finish(path, kind, &vm, &host, &root, &storages, bytes.len() as u64)?;
+    // TorchScript code constants: checked like data.pkl (so hostile content
+    // there is refused too) and counted; they are not parameters or buffers.
+    let constants_name = format!("{prefix}constants.pkl");
+    if let Some(m) = members.get(&constants_name) {
+        let pickle_bytes = read_member(path, &mut zip, m, MAX_PICKLE_BYTES)?;
+        let mut chost = TorchHost::new(PidStyle::Zip, true);
+        chost.permissive = permissive;
+        let mut cvm = Vm::new(Limits::default());
+        pickle::run(&pickle_bytes, &mut chost, &mut cvm)
+            .map_err(|e| pickle_error(path, &constants_name, e))?;
+        let n = chost
+            .objects
+            .iter()
+            .filter(|o| matches!(o, host::HostObj::Tensor(_)))
+            .count();
+        if n > 0 {
+            file.skipped
+                .push(format!("{n} code constant tensors in constants.pkl"));
+        }
+        for (g, status) in chost.globals {
+            file.globals.entry(g).or_insert(status);
+        }
+    }
+    Ok(file)
 }
 
 fn read_member(
