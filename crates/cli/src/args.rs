@@ -17,7 +17,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Convert a model (directory, file or cached hub id) to another format or dtype.
-    Convert(ConvertArgs),
+    Convert(Box<ConvertArgs>),
     /// Show what a model holds: format, architecture, tensors, dtypes, sizes.
     Inspect(InspectArgs),
 }
@@ -41,6 +41,15 @@ pub struct ConvertArgs {
     /// Split safetensors output into shards of at most this many tensor bytes (e.g. 5GB, 2GiB, 500MB).
     #[arg(long)]
     pub max_shard_size: Option<String>,
+    /// Parquet schema: chunked (default: typed, lossless, bounded rows), v1 or v2 (the seeds').
+    #[arg(long, value_name = "SCHEMA")]
+    pub parquet_schema: Option<String>,
+    /// Parquet compression: zstd (default), lz4, snappy, none.
+    #[arg(long)]
+    pub compression: Option<String>,
+    /// zstd level, 1..=22 (default 3).
+    #[arg(long)]
+    pub compression_level: Option<i32>,
     /// Write into a non-empty output directory, removing weight files the new output makes stale.
     #[arg(long)]
     pub overwrite: bool,

@@ -32,6 +32,21 @@ fn options(args: &ConvertArgs) -> modelconv::Result<ConvertOptions> {
             .map(modelconv::parse_size)
             .transpose()?,
         overwrite: args.overwrite,
+        parquet: modelconv::ParquetOptions {
+            schema: match args.parquet_schema.as_deref() {
+                None => modelconv::SchemaVersion::Chunked,
+                Some(s) => modelconv::SchemaVersion::parse(s).ok_or_else(|| {
+                    modelconv::Error::InvalidOption(format!(
+                        "unknown Parquet schema '{s}' (chunked, v1, v2)"
+                    ))
+                })?,
+            },
+            codec: modelconv::Codec::parse(
+                args.compression.as_deref().unwrap_or("zstd"),
+                args.compression_level,
+            )?,
+            ..modelconv::ParquetOptions::default()
+        },
         engine: EngineOptions {
             threads: args.threads,
             chunk_bytes: match args.chunk_size.as_deref() {

@@ -55,7 +55,7 @@ pub fn emit(text: &str) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Convert(args) => convert::run(args),
+        Command::Convert(args) => convert::run(*args),
         Command::Inspect(args) => inspect::run(args),
     };
     match result {

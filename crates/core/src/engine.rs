@@ -86,6 +86,31 @@ pub struct OutTensor {
 }
 
 impl OutTensor {
+    /// Output bytes per input byte, as (numerator, denominator).
+    pub fn ratio(&self) -> (usize, usize) {
+        self.transform.ratio()
+    }
+
+    /// The output bytes for the output byte range `out`, which must start
+    /// and end on element boundaries. Casts as the transform says.
+    pub fn read_output(
+        &self,
+        out: std::ops::Range<usize>,
+    ) -> Result<(std::borrow::Cow<'_, [u8]>, CastStats)> {
+        let (num, den) = self.transform.ratio();
+        let input = out.start / num * den..out.end / num * den;
+        let bytes = self.source.read(input)?;
+        match self.transform {
+            Transform::Copy => Ok((bytes, CastStats::default())),
+            Transform::Cast { from, to } => {
+                let mut buf = vec![0u8; out.end - out.start];
+                let stats = cast(from, to, &bytes, &mut buf)
+                    .map_err(|e| Error::Internal(format!("tensor '{}': {e}", self.info.name)))?;
+                Ok((std::borrow::Cow::Owned(buf), stats))
+            }
+        }
+    }
+
     /// The job placing this tensor at `offset` of a file.
     pub fn at(&self, offset: u64) -> TensorJob {
         TensorJob {
@@ -141,6 +166,32 @@ pub enum FileContent {
     Bytes(Vec<u8>),
     /// A file copied unchanged from `source`.
     CopyOf(PathBuf),
+    /// A file written front to back by format code (Parquet, JSON made
+    /// from earlier results). Resumed as a whole file, not by chunks.
+    Streamed(Arc<dyn StreamWriter>),
+}
+
+/// Writes one file front to back. Implemented by formats whose layout is
+/// not known up front.
+pub trait StreamWriter: Send + Sync + std::fmt::Debug {
+    /// An upper bound of the file size, for the free-space check.
+    fn size_hint(&self) -> u64;
+    /// A stable description of everything that determines the bytes (for
+    /// the resume fingerprint).
+    fn identity(&self) -> String;
+    /// Writes the whole file to `out`, reporting progress.
+    fn write(
+        &self,
+        out: &mut std::io::BufWriter<File>,
+        reporter: &dyn Reporter,
+    ) -> Result<StreamStats>;
+}
+
+/// What a [`StreamWriter`] observed.
+#[derive(Debug, Clone, Default)]
+pub struct StreamStats {
+    /// Tensors where finite values overflowed to ±Inf while casting: (name, count).
+    pub overflows: Vec<(String, u64)>,
 }
 
 impl FileContent {
@@ -149,6 +200,7 @@ impl FileContent {
             FileContent::Laid { len, .. } => *len,
             FileContent::Bytes(b) => b.len() as u64,
             FileContent::CopyOf(p) => fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+            FileContent::Streamed(w) => w.size_hint(),
         }
     }
 }
@@ -252,6 +304,9 @@ impl OutputPlan {
                 FileContent::Bytes(b) => {
                     h.update(format!("bytes {}\n", b.len()));
                     h.update(b);
+                }
+                FileContent::Streamed(w) => {
+                    h.update(format!("streamed {}\n", w.identity()));
                 }
                 FileContent::CopyOf(p) => {
                     let meta = fs::metadata(p).ok();
@@ -614,6 +669,16 @@ fn write_one(
             let mut f = File::create(partial).at(partial)?;
             f.write_all(bytes).at(partial)?;
             f.sync_all().at(partial)
+        }
+        FileContent::Streamed(w) => {
+            let file = File::create(partial).at(partial)?;
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+            let stats = w.write(&mut out, reporter)?;
+            let file = out
+                .into_inner()
+                .map_err(|e| Error::io(partial, e.into_error()))?;
+            report.overflows.extend(stats.overflows);
+            file.sync_all().at(partial)
         }
         FileContent::CopyOf(src) => {
             fs::copy(src, partial).at(src)?;

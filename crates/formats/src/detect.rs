@@ -11,16 +11,18 @@ use modelconv_core::error::{Error, IoContext, Result};
 pub enum SourceKind {
     /// A Hugging Face style model directory.
     HfDirectory,
-    /// A single weight file (safetensors or PyTorch).
+    /// A single weight file (safetensors, PyTorch, NumPy).
     WeightFile,
+    /// A Parquet weights file.
+    Parquet,
+    /// A directory in the seeds' Parquet layout (`weights.parquet`, `metadata.json`, `tokenizer/`).
+    ParquetDirectory,
 }
 
 /// Formats recognised by their magic bytes that cannot be read yet.
 fn unsupported_magic(head: &[u8]) -> Option<&'static str> {
     if head.starts_with(b"GGUF") {
         Some("a GGUF file")
-    } else if head.starts_with(b"PAR1") {
-        Some("a Parquet file")
     } else {
         None
     }
@@ -29,6 +31,16 @@ fn unsupported_magic(head: &[u8]) -> Option<&'static str> {
 /// Decides what `path` (which exists) holds.
 pub fn detect(path: &Path) -> Result<SourceKind> {
     if path.is_dir() {
+        let weights = [
+            "model.safetensors",
+            "model.safetensors.index.json",
+            "pytorch_model.bin",
+            "pytorch_model.bin.index.json",
+        ];
+        if path.join("weights.parquet").is_file() && !weights.iter().any(|w| path.join(w).is_file())
+        {
+            return Ok(SourceKind::ParquetDirectory);
+        }
         return Ok(SourceKind::HfDirectory);
     }
     let mut head = [0u8; 16];
@@ -41,10 +53,13 @@ pub fn detect(path: &Path) -> Result<SourceKind> {
         }
         n += got;
     }
+    if head[..n].starts_with(b"PAR1") {
+        return Ok(SourceKind::Parquet);
+    }
     if let Some(what) = unsupported_magic(&head[..n]) {
         return Err(Error::Unsupported {
             path: path.to_path_buf(),
-            detail: format!("{what}; this build reads safetensors, PyTorch (.bin/.pt, zip and legacy), TorchScript and NumPy (.npy/.npz) files and Hugging Face directories"),
+            detail: format!("{what}; this build reads safetensors, PyTorch (.bin/.pt, zip and legacy), TorchScript, NumPy (.npy/.npz) and Parquet files and Hugging Face directories"),
         });
     }
     Ok(SourceKind::WeightFile)

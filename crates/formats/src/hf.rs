@@ -291,6 +291,16 @@ fn check_relative(p: &str) -> std::result::Result<(), &'static str> {
     Ok(())
 }
 
+/// The non-weight files of a directory that a conversion carries over
+/// (recursively, hidden directories skipped), and weight files of other
+/// formats that it does not.
+pub fn carried_files(dir: &Path) -> Result<(Vec<AuxFile>, Vec<String>)> {
+    let mut model = Model::default();
+    collect_aux(dir, dir, 0, &[], &mut model)?;
+    model.aux_files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    Ok((model.aux_files, model.skipped_files))
+}
+
 fn collect_aux(
     root: &Path,
     dir: &Path,

@@ -10,6 +10,7 @@ use modelconv_core::engine::{self, EngineOptions, OutTensor, OutputPlan, Transfo
 use modelconv_core::progress::Reporter;
 use modelconv_core::{DType, Error, Model, OutputTarget, Result};
 use modelconv_formats::{hf, numpy};
+use modelconv_parquet::ParquetOptions;
 use serde::Serialize;
 
 use crate::glob;
@@ -23,19 +24,26 @@ pub enum Format {
     Safetensors,
     /// NumPy: `.npz` (or `.npy` for one tensor); a directory gets `model.npz`.
     Numpy,
+    /// Parquet: a `.parquet` file, or the seeds' layout (`weights.parquet`,
+    /// `metadata.json`, `tokenizer/`) for a directory.
+    Parquet,
 }
 
 impl Format {
     /// Parses a `--to` value. Known but not yet writable formats get a clear error.
     pub fn parse(s: &str) -> Result<Format> {
+        const WRITES: &str = "this build writes: safetensors (or hf), numpy, parquet";
         match s.to_ascii_lowercase().as_str() {
             "safetensors" | "st" | "hf" => Ok(Format::Safetensors),
-            "gguf" | "parquet" | "pytorch" | "pt" | "bin" | "numpy" | "npz" | "onnx" | "mlx"
-            | "gptq" | "awq" | "torchscript" => Err(Error::InvalidOption(format!(
-                "writing {s} is not supported yet; this build writes: safetensors"
-            ))),
+            "numpy" | "npz" | "npy" => Ok(Format::Numpy),
+            "parquet" | "arrow" => Ok(Format::Parquet),
+            "gguf" | "pytorch" | "pt" | "bin" | "onnx" | "mlx" | "gptq" | "awq" | "torchscript" => {
+                Err(Error::InvalidOption(format!(
+                    "writing {s} is not supported yet; {WRITES}"
+                )))
+            }
             _ => Err(Error::InvalidOption(format!(
-                "unknown output format '{s}'; this build writes: safetensors"
+                "unknown output format '{s}'; {WRITES}"
             ))),
         }
     }
@@ -45,6 +53,7 @@ impl Format {
         match path.extension()?.to_str()? {
             "safetensors" => Some(Format::Safetensors),
             "npz" | "npy" => Some(Format::Numpy),
+            "parquet" => Some(Format::Parquet),
             _ => None,
         }
     }
@@ -54,6 +63,7 @@ impl Format {
         match self {
             Format::Safetensors => "safetensors",
             Format::Numpy => "numpy",
+            Format::Parquet => "parquet",
         }
     }
 }
@@ -76,6 +86,8 @@ pub struct ConvertOptions {
     /// that the new output does not replace are removed after success.
     /// Default false (a non-empty directory is refused).
     pub overwrite: bool,
+    /// Parquet output settings (schema, compression).
+    pub parquet: ParquetOptions,
     /// Engine settings (threads, chunk size, resume).
     pub engine: EngineOptions,
 }
@@ -372,6 +384,14 @@ pub fn convert(
                 ));
             }
             numpy::plan(&model, &tensors, &target)?
+        }
+        (_, Format::Parquet) => {
+            if opts.max_shard_size.is_some() {
+                return Err(Error::InvalidOption(
+                    "--max-shard-size applies to safetensors output only".into(),
+                ));
+            }
+            modelconv_parquet::layout::plan(&model, &tensors, &target, &opts.parquet)?
         }
     };
     check_no_overwrite(&model, &plan)?;

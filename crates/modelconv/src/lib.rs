@@ -18,3 +18,4 @@ pub use modelconv_core::engine::EngineOptions;
 pub use modelconv_core::progress::{NoProgress, Reporter};
 pub use modelconv_core::{Category, DType, Error, Result};
 pub use modelconv_formats::hf::parse_size;
+pub use modelconv_parquet::{Codec, ParquetOptions, SchemaVersion};

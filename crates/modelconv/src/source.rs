@@ -33,6 +33,16 @@ pub fn open_with(src: &str, inspect: bool) -> Result<Model> {
 fn open_path(path: &Path, inspect: bool) -> Result<Model> {
     match detect(path)? {
         SourceKind::HfDirectory => hf::read_dir(path),
+        SourceKind::Parquet => modelconv_parquet::layout::read_parquet_file(path),
+        SourceKind::ParquetDirectory => {
+            let (carried, skipped) = hf::carried_files(path)?;
+            let mut model = modelconv_parquet::layout::read_parquet_dir(path, carried)?;
+            model.skipped_files = skipped
+                .into_iter()
+                .filter(|s| s != "weights.parquet")
+                .collect();
+            Ok(model)
+        }
         SourceKind::WeightFile => {
             let mut wf = weights::read(path, inspect)?;
             let mut model = Model {

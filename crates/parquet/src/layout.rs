@@ -1,0 +1,359 @@
+//! The seeds' output layout and its reverse:
+//!
+//! ```text
+//! OUT_DIR/weights.parquet   the weights
+//! OUT_DIR/metadata.json     model_name, model_type, architecture, config, total_parameters,
+//!                           num_weight_tensors, layer_info, converted_at, converter_version,
+//!                           compression, schema, sizes, per-tensor sha256
+//! OUT_DIR/tokenizer/        tokenizer files
+//! OUT_DIR/...               every other carried file (config.json, modules.json, 1_Pooling/, ...)
+//! ```
+//!
+//! Reading such a directory gives back a model whose carried files are the
+//! original ones (tokenizer files moved back to the top level), so Parquet →
+//! HF directory restores config, tokenizer and sentence-transformers files.
+//!
+//! `converted_at` is the time of conversion, or `SOURCE_DATE_EPOCH` when set
+//! (for reproducible output).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use modelconv_core::engine::{
+    FileContent, OutTensor, OutputPlan, PlannedFile, StreamStats, StreamWriter,
+};
+use modelconv_core::error::{Error, IoContext, Result};
+use modelconv_core::model::{AuxFile, SourceFile};
+use modelconv_core::progress::Reporter;
+use modelconv_core::{Model, OutputTarget};
+use serde_json::json;
+
+use crate::reader;
+use crate::writer::{ParquetFile, ParquetOptions, ParquetSummary};
+
+/// Weights file name in the seeds' layout.
+pub const WEIGHTS_FILE: &str = "weights.parquet";
+/// Sidecar file name in the seeds' layout.
+pub const METADATA_FILE: &str = "metadata.json";
+/// Tokenizer directory in the seeds' layout.
+pub const TOKENIZER_DIR: &str = "tokenizer";
+
+const TOKENIZER_FILES: &[&str] = &[
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "added_tokens.json",
+    "tokenizer.model",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "preprocessor_config.json",
+];
+
+fn is_tokenizer_file(rel: &str) -> bool {
+    !rel.contains('/') && TOKENIZER_FILES.contains(&rel)
+}
+
+/// Key-value metadata stored in the Parquet footer.
+fn key_values(model: &Model) -> BTreeMap<String, String> {
+    let mut kv = BTreeMap::new();
+    if let Some(c) = &model.config {
+        kv.insert("modelconv.config".into(), c.to_string());
+    }
+    if let Some(a) = model.architecture() {
+        kv.insert("modelconv.architecture".into(), a);
+    }
+    if let Some(t) = model.model_type() {
+        kv.insert("modelconv.model_type".into(), t);
+    }
+    kv.insert("modelconv.source_format".into(), model.format.clone());
+    kv.insert(
+        "modelconv.source".into(),
+        model
+            .root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    );
+    for (k, v) in &model.metadata {
+        kv.insert(format!("safetensors.{k}"), v.clone());
+    }
+    kv
+}
+
+/// Plans Parquet output: a `.parquet` file, or the seeds' directory layout.
+pub fn plan(
+    model: &Model,
+    tensors: &[OutTensor],
+    target: &OutputTarget,
+    options: &ParquetOptions,
+) -> Result<OutputPlan> {
+    let file = Arc::new(ParquetFile::new(
+        tensors.to_vec(),
+        options.clone(),
+        key_values(model),
+    ));
+    match target {
+        OutputTarget::File(path) => {
+            let root = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .ok_or_else(|| {
+                    Error::InvalidOption(format!("{}: not a file name", path.display()))
+                })?;
+            Ok(OutputPlan {
+                root,
+                name: name.clone(),
+                files: vec![PlannedFile {
+                    rel_path: name,
+                    content: FileContent::Streamed(file),
+                }],
+            })
+        }
+        OutputTarget::Directory(dir) => {
+            let mut files: Vec<PlannedFile> = model
+                .aux_files
+                .iter()
+                .map(|a| PlannedFile {
+                    rel_path: if is_tokenizer_file(&a.rel_path) {
+                        format!("{TOKENIZER_DIR}/{}", a.rel_path)
+                    } else {
+                        a.rel_path.clone()
+                    },
+                    content: FileContent::CopyOf(a.source.clone()),
+                })
+                .collect();
+            let sidecar = MetadataJson {
+                summary: Arc::clone(&file.summary),
+                weights: dir.join(WEIGHTS_FILE),
+                model_name: model_name(model),
+                model_type: model.model_type(),
+                architecture: model.architecture(),
+                config: model.config.clone(),
+                source_size: model.source_size_bytes(),
+                compression: options.codec.name(),
+                schema: options.schema.name(),
+            };
+            files.push(PlannedFile {
+                rel_path: WEIGHTS_FILE.into(),
+                content: FileContent::Streamed(file),
+            });
+            files.push(PlannedFile {
+                rel_path: METADATA_FILE.into(),
+                content: FileContent::Streamed(Arc::new(sidecar)),
+            });
+            Ok(OutputPlan {
+                root: dir.clone(),
+                name: "weights".into(),
+                files,
+            })
+        }
+    }
+}
+
+fn model_name(model: &Model) -> String {
+    model
+        .config
+        .as_ref()
+        .and_then(|c| c.get("_name_or_path"))
+        .and_then(|v| v.as_str())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            model
+                .root
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+}
+
+/// The seeds' `metadata.json`, written after `weights.parquet`.
+#[derive(Debug)]
+struct MetadataJson {
+    summary: Arc<Mutex<Option<ParquetSummary>>>,
+    weights: PathBuf,
+    model_name: String,
+    model_type: Option<String>,
+    architecture: Option<String>,
+    config: Option<serde_json::Value>,
+    source_size: u64,
+    compression: String,
+    schema: &'static str,
+}
+
+fn converted_at() -> String {
+    let secs = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0)
+        });
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+impl StreamWriter for MetadataJson {
+    fn size_hint(&self) -> u64 {
+        1 << 20
+    }
+
+    fn identity(&self) -> String {
+        format!(
+            "metadata.json:{}:{}:{}",
+            self.model_name, self.compression, self.schema
+        )
+    }
+
+    fn write(&self, out: &mut BufWriter<File>, _reporter: &dyn Reporter) -> Result<StreamStats> {
+        let summary = self
+            .summary
+            .lock()
+            .map_err(|_| Error::Internal("summary lock poisoned".into()))?
+            .clone()
+            .ok_or_else(|| {
+                Error::Internal("metadata.json planned before weights.parquet".into())
+            })?;
+        // The weights file is complete (renamed) by now.
+        let file_size = std::fs::metadata(&self.weights).at(&self.weights)?.len();
+        let layer_info: serde_json::Map<String, serde_json::Value> = summary
+            .tensors
+            .iter()
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    json!({"shape": t.shape, "dtype": t.dtype, "num_params": t.num_params, "sha256": t.sha256}),
+                )
+            })
+            .collect();
+        let total: u64 = summary.tensors.iter().map(|t| t.num_params).sum();
+        let doc = json!({
+            "model_name": self.model_name,
+            "model_type": self.model_type,
+            "architecture": self.architecture,
+            "config": self.config,
+            "total_parameters": total,
+            "num_weight_tensors": summary.tensors.len(),
+            "layer_info": layer_info,
+            "converted_at": converted_at(),
+            "converter_version": format!("modelconv {}", env!("CARGO_PKG_VERSION")),
+            "compression": self.compression,
+            "parquet_schema": self.schema,
+            "weights_file": WEIGHTS_FILE,
+            "file_size_bytes": file_size,
+            "file_size_mb": file_size as f64 / (1024.0 * 1024.0),
+            "original_size_bytes": self.source_size,
+            "compression_ratio": if file_size > 0 { self.source_size as f64 / file_size as f64 } else { 0.0 },
+            "row_groups": summary.row_groups,
+        });
+        let text =
+            serde_json::to_string_pretty(&doc).map_err(|e| Error::Internal(e.to_string()))?;
+        out.write_all(text.as_bytes()).at(&self.weights)?;
+        out.write_all(b"\n").at(&self.weights)?;
+        Ok(StreamStats::default())
+    }
+}
+
+/// Reads a `.parquet` file into a model.
+pub fn read_parquet_file(path: &Path) -> Result<Model> {
+    let w = reader::read_file(path)?;
+    let config = w
+        .key_values
+        .get("modelconv.config")
+        .and_then(|c| serde_json::from_str(c).ok());
+    let metadata = w
+        .key_values
+        .iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("safetensors.")
+                .map(|k| (k.to_string(), v.clone()))
+        })
+        .collect();
+    Ok(Model {
+        format: format!("parquet-{}", w.schema.name()),
+        root: path.to_path_buf(),
+        tensors: w.tensors,
+        config,
+        metadata,
+        source_files: vec![SourceFile {
+            path: path.to_path_buf(),
+            size: w.size,
+        }],
+        ..Model::default()
+    })
+}
+
+/// True if `dir` is in the seeds' layout.
+pub fn is_parquet_dir(dir: &Path) -> bool {
+    dir.join(WEIGHTS_FILE).is_file()
+}
+
+/// Reads the seeds' directory layout. `carried` are the directory's other
+/// files (from the HF reader's walk); tokenizer files move back to the top
+/// level and `metadata.json` is dropped.
+pub fn read_parquet_dir(dir: &Path, carried: Vec<AuxFile>) -> Result<Model> {
+    let mut model = read_parquet_file(&dir.join(WEIGHTS_FILE))?;
+    model.root = dir.to_path_buf();
+    let config_path = dir.join("config.json");
+    if config_path.is_file() {
+        let text = std::fs::read_to_string(&config_path).at(&config_path)?;
+        model.config = serde_json::from_str(&text).ok().or(model.config);
+    } else if model.config.is_none() {
+        let meta = dir.join(METADATA_FILE);
+        if let Ok(text) = std::fs::read_to_string(&meta) {
+            model.config = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v.get("config").cloned())
+                .filter(|c| c.is_object());
+        }
+    }
+    let mut aux: Vec<AuxFile> = carried
+        .into_iter()
+        .filter(|a| a.rel_path != METADATA_FILE)
+        .map(|mut a| {
+            if let Some(rest) = a.rel_path.strip_prefix(&format!("{TOKENIZER_DIR}/")) {
+                a.rel_path = rest.to_string();
+            }
+            a
+        })
+        .collect();
+    // The config lives in the footer when config.json was not carried.
+    if !aux.iter().any(|a| a.rel_path == "config.json") {
+        if let Some(_c) = &model.config {
+            model
+                .notes
+                .push("config.json restored from the Parquet metadata".into());
+        }
+    }
+    aux.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    model.aux_files = aux;
+    Ok(model)
+}

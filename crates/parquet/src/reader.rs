@@ -1,0 +1,702 @@
+//! Reading Parquet weight files of any of the three schemas.
+//!
+//! Opening reads the footer and the small metadata columns only (names,
+//! dtypes, shapes, chunk numbers, quantization parameters) and checks them.
+//! Tensor data is decoded on demand by each tensor's source: in the
+//! chunked schema only the rows that cover the requested byte range (so a
+//! conversion never holds more than a few rows of a tensor); in V1/V2 the
+//! tensor's single row, cached until the engine has consumed it.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float32Type, Int32Type, Int64Type};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use modelconv_core::error::{Error, InvalidKind, IoContext, Result};
+use modelconv_core::tensor::{OwnedBytes, Tensor, TensorInfo, TensorSource};
+use modelconv_core::DType;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+    RowSelector,
+};
+use parquet::arrow::ProjectionMask;
+
+use crate::schema::{parse_dtype, SchemaVersion, KEY_SCHEMA, TYPED};
+
+/// A read Parquet weights file.
+#[derive(Debug)]
+pub struct ParquetWeights {
+    /// Schema found.
+    pub schema: SchemaVersion,
+    /// Tensors in file order (V2 scales and zero points as `X_scale`, `X_zero_point`).
+    pub tensors: Vec<Tensor>,
+    /// Key-value metadata of the file.
+    pub key_values: BTreeMap<String, String>,
+    /// File size.
+    pub size: u64,
+}
+
+#[derive(Debug)]
+struct Shared {
+    path: PathBuf,
+    meta: ArrowReaderMetadata,
+    /// First global row of each row group.
+    group_starts: Vec<u64>,
+}
+
+impl Shared {
+    /// Decodes global rows `rows` (ascending) of root column `column`.
+    fn read_rows(&self, column: usize, rows: &[u64]) -> Result<Vec<RecordBatch>> {
+        let file = File::open(&self.path).at(&self.path)?;
+        let mut groups: Vec<usize> = Vec::new();
+        for &r in rows {
+            let g = self
+                .group_starts
+                .partition_point(|&s| s <= r)
+                .saturating_sub(1);
+            if groups.last() != Some(&g) {
+                groups.push(g);
+            }
+        }
+        // Row selection relative to the chosen row groups, concatenated.
+        let mut selectors = Vec::new();
+        let mut pos = 0u64;
+        let mut base = 0u64;
+        let mut gi = 0usize;
+        for &r in rows {
+            while let Some(&g) = groups.get(gi) {
+                let start = self.group_starts[g];
+                let end = self.group_starts.get(g + 1).copied().unwrap_or(u64::MAX);
+                if r < end {
+                    let rel = base + (r - start);
+                    if rel > pos {
+                        selectors.push(RowSelector::skip((rel - pos) as usize));
+                    }
+                    selectors.push(RowSelector::select(1));
+                    pos = rel + 1;
+                    break;
+                }
+                base += end - start;
+                gi += 1;
+            }
+        }
+        let mask = ProjectionMask::roots(self.meta.parquet_schema(), [column]);
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.meta.clone())
+            .with_projection(mask)
+            .with_row_groups(groups)
+            .with_row_selection(RowSelection::from(selectors))
+            .with_batch_size(rows.len().max(1))
+            .build()
+            .map_err(|e| bad(&self.path, InvalidKind::MalformedArchive, e.to_string()))?;
+        reader
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| bad(&self.path, InvalidKind::MalformedArchive, e.to_string()))
+    }
+}
+
+fn bad(path: &Path, kind: InvalidKind, detail: impl Into<String>) -> Error {
+    Error::invalid(path, kind, detail)
+}
+
+/// The bytes of row `i` of a data column (list of typed values, or binary).
+fn row_bytes(array: &ArrayRef, i: usize, esz: usize) -> Option<Vec<u8>> {
+    if array.is_null(i) {
+        return None;
+    }
+    if let Some(b) = array.as_binary_opt::<i32>() {
+        return Some(b.value(i).to_vec());
+    }
+    let list = array.as_list_opt::<i32>()?;
+    let values = list.value(i);
+    let data = values.to_data();
+    let buf = data.buffers().first()?;
+    let start = data.offset() * esz;
+    buf.as_slice()
+        .get(start..start + data.len() * esz)
+        .map(<[u8]>::to_vec)
+}
+
+/// A tensor stored in chunk rows of the chunked schema.
+#[derive(Debug)]
+struct ChunkedSource {
+    shared: Arc<Shared>,
+    name: String,
+    column: usize,
+    esz: usize,
+    rows: Vec<u64>,
+    chunk_bytes: usize,
+    len: usize,
+}
+
+impl TensorSource for ChunkedSource {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn read(&self, range: Range<usize>) -> Result<Cow<'_, [u8]>> {
+        if range.start >= range.end {
+            return Ok(Cow::Owned(Vec::new()));
+        }
+        let first = range.start / self.chunk_bytes;
+        let last = (range.end - 1) / self.chunk_bytes;
+        let rows = self.rows.get(first..=last).ok_or_else(|| {
+            Error::Internal(format!("tensor '{}': read past its rows", self.name))
+        })?;
+        let batches = self.shared.read_rows(self.column, rows)?;
+        let mut bytes = Vec::with_capacity((last - first + 1) * self.chunk_bytes);
+        let mut got_rows = 0;
+        for b in &batches {
+            let col = b.column(0);
+            for i in 0..b.num_rows() {
+                let row = row_bytes(col, i, self.esz).ok_or_else(|| {
+                    bad(
+                        &self.shared.path,
+                        InvalidKind::MissingStorage,
+                        "chunk row has no data in its dtype's column",
+                    )
+                    .with_tensor(&self.name)
+                })?;
+                let chunk = first + got_rows;
+                let expect = self.chunk_bytes.min(self.len - chunk * self.chunk_bytes);
+                if row.len() != expect {
+                    return Err(bad(
+                        &self.shared.path,
+                        InvalidKind::SizeMismatch,
+                        format!(
+                            "chunk {chunk} holds {} bytes, the shape needs {expect}",
+                            row.len()
+                        ),
+                    )
+                    .with_tensor(&self.name));
+                }
+                bytes.extend_from_slice(&row);
+                got_rows += 1;
+            }
+        }
+        if got_rows != rows.len() {
+            return Err(Error::Internal(format!(
+                "tensor '{}': decoded {got_rows} of {} rows",
+                self.name,
+                rows.len()
+            )));
+        }
+        let base = first * self.chunk_bytes;
+        Ok(Cow::Owned(
+            bytes[range.start - base..range.end - base].to_vec(),
+        ))
+    }
+
+    fn identity(&self) -> String {
+        format!(
+            "{}:{}:{:?}",
+            self.shared.path.display(),
+            self.name,
+            self.rows.first()
+        )
+    }
+}
+
+/// A tensor stored in one row (V1/V2), decoded once and kept until the
+/// engine has read all of it.
+#[derive(Debug)]
+struct WholeSource {
+    shared: Arc<Shared>,
+    name: String,
+    column: usize,
+    row: u64,
+    len: usize,
+    cache: Mutex<Option<Arc<Vec<u8>>>>,
+    released: AtomicUsize,
+}
+
+impl WholeSource {
+    fn bytes(&self) -> Result<Arc<Vec<u8>>> {
+        let mut cache = self
+            .cache
+            .lock()
+            .map_err(|_| Error::Internal("cache lock poisoned".into()))?;
+        if let Some(b) = cache.as_ref() {
+            return Ok(Arc::clone(b));
+        }
+        let batches = self.shared.read_rows(self.column, &[self.row])?;
+        let row = batches
+            .iter()
+            .find(|b| b.num_rows() > 0)
+            .and_then(|b| row_bytes(b.column(0), 0, 1))
+            .ok_or_else(|| {
+                bad(
+                    &self.shared.path,
+                    InvalidKind::MissingStorage,
+                    "row has no data",
+                )
+                .with_tensor(&self.name)
+            })?;
+        if row.len() != self.len {
+            return Err(bad(
+                &self.shared.path,
+                InvalidKind::SizeMismatch,
+                format!(
+                    "data holds {} bytes, but shape and dtype need {}",
+                    row.len(),
+                    self.len
+                ),
+            )
+            .with_tensor(&self.name));
+        }
+        let row = Arc::new(row);
+        *cache = Some(Arc::clone(&row));
+        Ok(row)
+    }
+}
+
+impl TensorSource for WholeSource {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn read(&self, range: Range<usize>) -> Result<Cow<'_, [u8]>> {
+        let b = self.bytes()?;
+        b.get(range.clone())
+            .map(|s| Cow::Owned(s.to_vec()))
+            .ok_or_else(|| Error::Internal(format!("read {range:?} past tensor end")))
+    }
+
+    fn release(&self, range: Range<usize>) {
+        let done = self
+            .released
+            .fetch_add(range.end - range.start, Ordering::AcqRel)
+            + (range.end - range.start);
+        if done >= self.len {
+            if let Ok(mut c) = self.cache.lock() {
+                *c = None;
+            }
+        }
+    }
+
+    fn identity(&self) -> String {
+        format!("{}:{}:{}", self.shared.path.display(), self.name, self.row)
+    }
+}
+
+fn column_index(meta: &ArrowReaderMetadata, name: &str) -> Option<usize> {
+    meta.schema().fields().iter().position(|f| f.name() == name)
+}
+
+/// Opens a Parquet weights file.
+pub fn read_file(path: &Path) -> Result<ParquetWeights> {
+    let file = File::open(path).at(path)?;
+    let size = file.metadata().at(path)?.len();
+    let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|e| {
+        bad(
+            path,
+            InvalidKind::MalformedArchive,
+            format!("not a readable Parquet file: {e}"),
+        )
+    })?;
+    let key_values: BTreeMap<String, String> = meta
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .map(|kvs| {
+            kvs.iter()
+                .filter_map(|kv| Some((kv.key.clone(), kv.value.clone()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let has = |n: &str| column_index(&meta, n).is_some();
+    let schema = if has("chunk") && has("num_chunks") {
+        SchemaVersion::Chunked
+    } else if has("quant_type") {
+        SchemaVersion::V2
+    } else {
+        SchemaVersion::V1
+    };
+    for required in ["layer_name", "shape", "dtype", "num_params"] {
+        if !has(required) {
+            return Err(bad(
+                path,
+                InvalidKind::HeaderNotObject,
+                format!("not a weights table: missing column '{required}'"),
+            ));
+        }
+    }
+    if schema != SchemaVersion::Chunked && !has("data") {
+        return Err(bad(
+            path,
+            InvalidKind::HeaderNotObject,
+            "not a weights table: missing column 'data'",
+        ));
+    }
+    let mut group_starts = Vec::new();
+    let mut acc = 0u64;
+    for rg in meta.metadata().row_groups() {
+        group_starts.push(acc);
+        acc += rg.num_rows() as u64;
+    }
+    let shared = Arc::new(Shared {
+        path: path.to_path_buf(),
+        meta: meta.clone(),
+        group_starts,
+    });
+
+    // Metadata columns only.
+    let mut wanted: Vec<&str> = vec!["layer_name", "shape", "dtype", "num_params"];
+    match schema {
+        SchemaVersion::Chunked => wanted.extend(["chunk", "num_chunks"]),
+        SchemaVersion::V2 => wanted.extend(["quant_type", "scales", "zero_points", "quant_axis"]),
+        SchemaVersion::V1 => {}
+    }
+    let indices: Vec<usize> = wanted
+        .iter()
+        .filter_map(|n| column_index(&meta, n))
+        .collect();
+    let mask = ProjectionMask::roots(meta.parquet_schema(), indices);
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone())
+        .with_projection(mask)
+        .with_batch_size(8192)
+        .build()
+        .map_err(|e| bad(path, InvalidKind::MalformedArchive, e.to_string()))?;
+
+    let chunk_elements: Option<usize> = key_values
+        .get("modelconv.chunk_elements")
+        .and_then(|v| v.parse().ok());
+    let mut tensors: Vec<Tensor> = Vec::new();
+    // Chunked: the tensor being assembled from consecutive rows.
+    let mut open: Option<(TensorInfo, Vec<u64>, i32)> = None;
+    let mut row_index = 0u64;
+    let finish_chunked =
+        |info: TensorInfo, rows: Vec<u64>, tensors: &mut Vec<Tensor>| -> Result<()> {
+            let nbytes = info.checked_nbytes().ok_or_else(|| {
+                bad(path, InvalidKind::BadShape, "shape overflows").with_tensor(&info.name)
+            })?;
+            let esz = info.dtype.size();
+            let column = match TYPED.iter().find(|(_, d)| *d == info.dtype) {
+                Some((n, _)) => column_index(&meta, n),
+                None => column_index(&meta, "data"),
+            }
+            .ok_or_else(|| {
+                bad(
+                    path,
+                    InvalidKind::HeaderNotObject,
+                    format!("no data column for {}", info.dtype),
+                )
+                .with_tensor(&info.name)
+            })?;
+            let chunk_bytes = match chunk_elements {
+                Some(c) if rows.len() > 1 => c * esz,
+                _ => nbytes.div_ceil(rows.len().max(1)).max(esz),
+            };
+            if rows.len() > 1
+                && chunk_bytes
+                    .checked_mul(rows.len() - 1)
+                    .is_none_or(|b| b >= nbytes.max(1))
+            {
+                return Err(bad(
+                    path,
+                    InvalidKind::SizeMismatch,
+                    format!("{} chunks do not fit {nbytes} bytes", rows.len()),
+                )
+                .with_tensor(&info.name));
+            }
+            let source = ChunkedSource {
+                shared: Arc::clone(&shared),
+                name: info.name.clone(),
+                column,
+                esz,
+                rows,
+                chunk_bytes: chunk_bytes.max(1),
+                len: nbytes,
+            };
+            tensors.push(Tensor {
+                info,
+                source: Arc::new(source),
+                file: path.to_path_buf(),
+            });
+            Ok(())
+        };
+
+    for batch in reader {
+        let batch = batch.map_err(|e| bad(path, InvalidKind::MalformedArchive, e.to_string()))?;
+        let col = |n: &str| {
+            batch
+                .schema()
+                .index_of(n)
+                .ok()
+                .map(|i| batch.column(i).clone())
+        };
+        let names = col("layer_name").and_then(|c| c.as_string_opt::<i32>().cloned());
+        let dtypes = col("dtype").and_then(|c| c.as_string_opt::<i32>().cloned());
+        let shapes = col("shape").and_then(|c| c.as_list_opt::<i32>().cloned());
+        let nparams = col("num_params").and_then(|c| c.as_primitive_opt::<Int64Type>().cloned());
+        let (Some(names), Some(dtypes), Some(shapes), Some(nparams)) =
+            (names, dtypes, shapes, nparams)
+        else {
+            return Err(bad(
+                path,
+                InvalidKind::HeaderNotObject,
+                "metadata columns have unexpected types",
+            ));
+        };
+        for i in 0..batch.num_rows() {
+            let global = row_index + i as u64;
+            let name = names.value(i).to_string();
+            let dtype_s = dtypes.value(i);
+            let dtype = parse_dtype(dtype_s).ok_or_else(|| {
+                bad(path, InvalidKind::BadDtype, format!("dtype '{dtype_s}'"))
+                    .with_tensor(&name)
+                    .at_offset(global)
+            })?;
+            let shape_arr = shapes.value(i);
+            let shape: Vec<i64> = if let Some(a) = shape_arr.as_primitive_opt::<Int64Type>() {
+                a.values().to_vec()
+            } else if let Some(a) = shape_arr.as_primitive_opt::<Int32Type>() {
+                a.values().iter().map(|&v| i64::from(v)).collect()
+            } else {
+                return Err(bad(
+                    path,
+                    InvalidKind::BadShape,
+                    "shape is not a list of integers",
+                )
+                .with_tensor(&name));
+            };
+            let shape: Vec<usize> = shape
+                .iter()
+                .map(|&d| usize::try_from(d))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|_| {
+                    bad(path, InvalidKind::BadShape, format!("shape {shape:?}")).with_tensor(&name)
+                })?;
+            let info = TensorInfo {
+                name: name.clone(),
+                dtype,
+                shape,
+            };
+            let numel = info.checked_numel().ok_or_else(|| {
+                bad(path, InvalidKind::BadShape, "shape overflows").with_tensor(&name)
+            })?;
+            if nparams.value(i) != numel as i64 {
+                return Err(bad(
+                    path,
+                    InvalidKind::SizeMismatch,
+                    format!(
+                        "num_params {} but shape {:?} has {numel} elements",
+                        nparams.value(i),
+                        info.shape
+                    ),
+                )
+                .with_tensor(&name));
+            }
+            match schema {
+                SchemaVersion::Chunked => {
+                    let chunk = batch
+                        .column_by_name("chunk")
+                        .and_then(|c| c.as_primitive_opt::<Int32Type>().map(|a| a.value(i)))
+                        .unwrap_or(-1);
+                    let num = batch
+                        .column_by_name("num_chunks")
+                        .and_then(|c| c.as_primitive_opt::<Int32Type>().map(|a| a.value(i)))
+                        .unwrap_or(-1);
+                    match &mut open {
+                        Some((o, rows, n))
+                            if o.name == name
+                                && chunk as usize == rows.len()
+                                && *n == num
+                                && *o == info =>
+                        {
+                            rows.push(global);
+                        }
+                        _ => {
+                            if let Some((o, rows, n)) = open.take() {
+                                if rows.len() != n as usize {
+                                    return Err(bad(
+                                        path,
+                                        InvalidKind::Truncated,
+                                        format!("{} of {n} chunks", rows.len()),
+                                    )
+                                    .with_tensor(&o.name));
+                                }
+                                finish_chunked(o, rows, &mut tensors)?;
+                            }
+                            if chunk != 0 || num < 1 {
+                                return Err(bad(
+                                    path,
+                                    InvalidKind::BadTensorEntry,
+                                    format!("chunk {chunk} of {num} out of order"),
+                                )
+                                .with_tensor(&name)
+                                .at_offset(global));
+                            }
+                            open = Some((info, vec![global], num));
+                        }
+                    }
+                }
+                SchemaVersion::V1 | SchemaVersion::V2 => {
+                    let len = info.checked_nbytes().ok_or_else(|| {
+                        bad(path, InvalidKind::BadShape, "size overflows").with_tensor(&name)
+                    })?;
+                    let column = column_index(&meta, "data").unwrap_or(0);
+                    let quant_of = info.clone();
+                    tensors.push(Tensor {
+                        info,
+                        source: Arc::new(WholeSource {
+                            shared: Arc::clone(&shared),
+                            name,
+                            column,
+                            row: global,
+                            len,
+                            cache: Mutex::new(None),
+                            released: AtomicUsize::new(0),
+                        }),
+                        file: path.to_path_buf(),
+                    });
+                    if schema == SchemaVersion::V2 {
+                        push_quant_companions(path, &batch, i, &quant_of, &mut tensors)?;
+                    }
+                }
+            }
+        }
+        row_index += batch.num_rows() as u64;
+    }
+    if let Some((o, rows, n)) = open.take() {
+        if rows.len() != n as usize {
+            return Err(bad(
+                path,
+                InvalidKind::Truncated,
+                format!("{} of {n} chunks", rows.len()),
+            )
+            .with_tensor(&o.name));
+        }
+        finish_chunked(o, rows, &mut tensors)?;
+    }
+    let mut names = std::collections::HashSet::new();
+    for t in &tensors {
+        if !names.insert(t.info.name.clone()) {
+            return Err(
+                bad(path, InvalidKind::DuplicateTensor, "tensor appears twice")
+                    .with_tensor(&t.info.name),
+            );
+        }
+    }
+    Ok(ParquetWeights {
+        schema: if key_values.get(KEY_SCHEMA).map(String::as_str) == Some("v1") {
+            SchemaVersion::V1
+        } else {
+            schema
+        },
+        tensors,
+        key_values,
+        size,
+    })
+}
+
+/// V2 rows with quantization: adds `X_scale` (F32) and `X_zero_point` (I64) tensors.
+fn push_quant_companions(
+    path: &Path,
+    batch: &RecordBatch,
+    i: usize,
+    info: &TensorInfo,
+    out: &mut Vec<Tensor>,
+) -> Result<()> {
+    let qt = batch
+        .column_by_name("quant_type")
+        .and_then(|c| {
+            c.as_string_opt::<i32>().map(|a| {
+                if a.is_null(i) {
+                    "none".to_string()
+                } else {
+                    a.value(i).to_string()
+                }
+            })
+        })
+        .unwrap_or_else(|| "none".into());
+    if qt == "none" || qt.is_empty() {
+        return Ok(());
+    }
+    let scales: Vec<f32> = batch
+        .column_by_name("scales")
+        .and_then(|c| c.as_list_opt::<i32>().cloned())
+        .filter(|l| !l.is_null(i))
+        .and_then(|l| {
+            l.value(i)
+                .as_primitive_opt::<Float32Type>()
+                .map(|a| a.values().to_vec())
+        })
+        .unwrap_or_default();
+    let zps: Vec<i64> = batch
+        .column_by_name("zero_points")
+        .and_then(|c| c.as_list_opt::<i32>().cloned())
+        .filter(|l| !l.is_null(i))
+        .and_then(|l| {
+            let v = l.value(i);
+            v.as_primitive_opt::<Int64Type>()
+                .map(|a| a.values().to_vec())
+                .or_else(|| {
+                    v.as_primitive_opt::<Int32Type>()
+                        .map(|a| a.values().iter().map(|&x| i64::from(x)).collect())
+                })
+        })
+        .unwrap_or_default();
+    let axis = batch
+        .column_by_name("quant_axis")
+        .and_then(|c| c.as_primitive_opt::<Int32Type>().map(|a| a.value(i)))
+        .unwrap_or(-1);
+    if scales.is_empty() {
+        return Err(bad(
+            path,
+            InvalidKind::BadTensorEntry,
+            format!("quant_type '{qt}' without scales"),
+        )
+        .with_tensor(&info.name));
+    }
+    let channels = if axis < 0 {
+        1
+    } else {
+        info.shape.get(axis as usize).copied().unwrap_or(0)
+    };
+    if scales.len() != channels || (!zps.is_empty() && zps.len() != scales.len()) {
+        return Err(bad(
+            path,
+            InvalidKind::SizeMismatch,
+            format!(
+                "{} scales / {} zero points for {channels} channels on axis {axis}",
+                scales.len(),
+                zps.len()
+            ),
+        )
+        .with_tensor(&info.name));
+    }
+    let shape = if axis < 0 {
+        Vec::new()
+    } else {
+        vec![scales.len()]
+    };
+    let scale_bytes: Vec<u8> = scales.iter().flat_map(|s| s.to_le_bytes()).collect();
+    out.push(Tensor {
+        info: TensorInfo {
+            name: format!("{}_scale", info.name),
+            dtype: DType::F32,
+            shape: shape.clone(),
+        },
+        source: Arc::new(OwnedBytes(Arc::new(scale_bytes))),
+        file: path.to_path_buf(),
+    });
+    if !zps.is_empty() {
+        let zp_bytes: Vec<u8> = zps.iter().flat_map(|z| z.to_le_bytes()).collect();
+        out.push(Tensor {
+            info: TensorInfo {
+                name: format!("{}_zero_point", info.name),
+                dtype: DType::I64,
+                shape,
+            },
+            source: Arc::new(OwnedBytes(Arc::new(zp_bytes))),
+            file: path.to_path_buf(),
+        });
+    }
+    Ok(())
+}
