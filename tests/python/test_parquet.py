@@ -1,0 +1,202 @@
+"""The Parquet weight store, checked with pyarrow and DuckDB (readers nobody here wrote)."""
+
+import json
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from safetensors.numpy import load_file, save_file
+
+
+
+def seeds_v1_table(arrays):
+    """A table exactly as the seeds' converter built it (float16, zstd)."""
+    rows = {"layer_name": [], "shape": [], "dtype": [], "data": [], "num_params": []}
+    for name, a in arrays.items():
+        a16 = a.astype(np.float16)
+        rows["layer_name"].append(name)
+        rows["shape"].append(list(a16.shape))
+        rows["dtype"].append("torch.float16")
+        rows["data"].append(a16.tobytes())
+        rows["num_params"].append(int(a16.size))
+    schema = pa.schema([
+        ("layer_name", pa.string()),
+        ("shape", pa.list_(pa.int32())),
+        ("dtype", pa.string()),
+        ("data", pa.binary()),
+        ("num_params", pa.int64()),
+    ])
+    return pa.table(rows, schema=schema)
+
+
+def test_v1_written_by_pyarrow_is_read_exactly(tmp_path, run_modelconv, tiny_bert_dir):
+    src = load_file(str(tiny_bert_dir / "model.safetensors"))
+    path = tmp_path / "seeds.parquet"
+    pq.write_table(seeds_v1_table(src), path, compression="zstd", compression_level=3)
+    out = tmp_path / "out.safetensors"
+    run_modelconv("convert", path, out, "--quiet")
+    got = load_file(str(out))
+    assert sorted(got) == sorted(src)
+    for k, v in src.items():
+        assert got[k].dtype == np.float16
+        assert np.array_equal(got[k].view(np.uint16), v.astype(np.float16).view(np.uint16)), k
+
+
+def test_v1_written_by_modelconv_is_read_by_pyarrow(tmp_path, run_modelconv, tiny_bert_dir):
+    out = tmp_path / "v1.parquet"
+    run_modelconv("convert", tiny_bert_dir, out, "--parquet-schema", "v1", "--dtype", "f16", "--quiet")
+    t = pq.read_table(out)
+    assert t.schema.field("shape").type == pa.list_(pa.int32())
+    assert t.schema.field("data").type == pa.binary()
+    src = load_file(str(tiny_bert_dir / "model.safetensors"))
+    assert t.num_rows == len(src)
+    for row in t.to_pylist():
+        ref = src[row["layer_name"]].astype(np.float16)
+        assert row["dtype"] == "torch.float16"
+        assert row["shape"] == list(ref.shape)
+        assert row["num_params"] == ref.size
+        assert row["data"] == ref.tobytes()
+
+
+def read_tensor_pyarrow(path, name):
+    """The README recipe: a tensor from the default (chunked) schema with pyarrow + numpy."""
+    t = pq.read_table(path, filters=[("layer_name", "=", name)])
+    rows = sorted(t.to_pylist(), key=lambda r: r["chunk"])
+    dtype = rows[0]["dtype"]
+    col = {"torch.float32": "data_f32", "torch.float16": "data_f16", "torch.float64": "data_f64",
+           "torch.bfloat16": "data_bf16"}.get(dtype, "data")
+    col_type = t.schema.field(col).type
+    chunks = t.sort_by("chunk").column(col).combine_chunks()
+    if col == "data":
+        raw = b"".join(r["data"] for r in rows)
+        np_dtype = {"torch.int64": np.int64, "torch.int32": np.int32, "torch.int16": np.int16,
+                    "torch.int8": np.int8, "torch.uint8": np.uint8, "torch.bool": np.bool_,
+                    "torch.uint16": np.uint16, "torch.uint32": np.uint32, "torch.uint64": np.uint64,
+                    "torch.float8_e4m3fn": np.uint8, "torch.float8_e5m2": np.uint8}[dtype]
+        arr = np.frombuffer(raw, dtype=np_dtype)
+    elif col == "data_bf16":
+        arr = np.frombuffer(b"".join(chunks.flatten().to_numpy(zero_copy_only=False).tolist()), dtype=np.uint16)
+    else:
+        arr = chunks.flatten().to_numpy()
+    assert isinstance(col_type, pa.ListType)
+    return arr.reshape(rows[0]["shape"])
+
+
+def test_default_schema_round_trip_and_standard_readers(tmp_path, run_modelconv, minilm_dir):
+    out = tmp_path / "pq"
+    run_modelconv("convert", minilm_dir, out, "--to", "parquet", "--quiet")
+    assert (out / "weights.parquet").is_file() and (out / "metadata.json").is_file()
+    assert (out / "tokenizer" / "tokenizer.json").is_file()
+    meta = json.loads((out / "metadata.json").read_text())
+    src = load_file(str(minilm_dir / "model.safetensors"))
+    assert meta["total_parameters"] == sum(v.size for v in src.values())
+    assert meta["num_weight_tensors"] == len(src)
+    assert meta["model_type"] == "bert" and meta["config"]["hidden_size"] == 384
+    for k in ("model_name", "architecture", "layer_info", "converted_at", "converter_version"):
+        assert k in meta, k
+
+    # Lossless, and the big embedding table is split over several rows.
+    weights = out / "weights.parquet"
+    t = pq.read_table(weights, columns=["layer_name", "chunk", "num_chunks"])
+    emb = "embeddings.word_embeddings.weight"
+    assert max(r["num_chunks"] for r in t.to_pylist() if r["layer_name"] == emb) > 1
+    f32_col = [c for c in range(pq.ParquetFile(weights).metadata.num_columns)
+               if pq.ParquetFile(weights).metadata.row_group(0).column(c).path_in_schema == "data_f32.list.element"]
+    assert "BYTE_STREAM_SPLIT" in pq.ParquetFile(weights).metadata.row_group(0).column(f32_col[0]).encodings
+
+    # pyarrow + numpy
+    for name in (emb, "encoder.layer.0.attention.self.query.bias"):
+        assert np.array_equal(read_tensor_pyarrow(weights, name), src[name]), name
+
+    # DuckDB: list tensors, fetch one.
+    con = duckdb.connect()
+    listed = con.execute(
+        f"SELECT layer_name, any_value(dtype), any_value(num_params) FROM '{weights}' GROUP BY layer_name"
+    ).fetchall()
+    assert {r[0] for r in listed} == set(src)
+    assert all(r[1] == f"torch.{src[r[0]].dtype.name}" for r in listed)
+    assert all(r[2] == src[r[0]].size for r in listed)
+    vals = con.execute(
+        f"SELECT data_f32 FROM '{weights}' WHERE layer_name = ? ORDER BY chunk",
+        ["encoder.layer.1.output.dense.weight"],
+    ).fetchall()
+    flat = np.concatenate([np.asarray(v[0], dtype=np.float32) for v in vals])
+    assert np.array_equal(flat.reshape(src["encoder.layer.1.output.dense.weight"].shape),
+                          src["encoder.layer.1.output.dense.weight"])
+
+    # Back to an HF directory: byte-identical weights, config and tokenizer restored.
+    back = tmp_path / "back"
+    run_modelconv("convert", out, back, "--to", "hf", "--quiet")
+    assert (back / "model.safetensors").read_bytes() == (minilm_dir / "model.safetensors").read_bytes()
+    for f in ("config.json", "tokenizer.json", "vocab.txt", "modules.json", "1_Pooling/config.json"):
+        assert (back / f).read_bytes() == (minilm_dir / f).read_bytes(), f
+    assert not (back / "metadata.json").exists()
+
+
+def test_every_dtype_round_trips(tmp_path, run_modelconv, repo_root):
+    src = repo_root / "tests" / "data" / "tiny" / "all_dtypes.safetensors"
+    for schema in ("chunked", "v1", "v2"):
+        p = tmp_path / f"{schema}.parquet"
+        back = tmp_path / f"{schema}.safetensors"
+        run_modelconv("convert", src, p, "--parquet-schema", schema, "--quiet")
+        run_modelconv("convert", p, back, "--quiet")
+        assert back.read_bytes() == src.read_bytes(), schema
+
+
+def test_v2_carries_existing_int8_quantization(tmp_path, run_modelconv):
+    rng = np.random.RandomState(3)
+    w = rng.randint(-128, 128, size=(4, 6)).astype(np.int8)
+    tensors = {
+        "fc.weight": w,
+        "fc.weight_scale": (rng.rand(4).astype(np.float32) + 0.01),
+        "fc.weight_zero_point": np.zeros(4, dtype=np.int64),
+        "fc.bias": rng.randn(4).astype(np.float32),
+        "head.weight": rng.randint(0, 255, size=(3, 2)).astype(np.uint8),
+        "head.weight_scale": np.array(0.5, dtype=np.float32),
+    }
+    src = tmp_path / "q.safetensors"
+    save_file(tensors, str(src))
+    p = tmp_path / "q.parquet"
+    run_modelconv("convert", src, p, "--parquet-schema", "v2", "--quiet")
+    rows = {r["layer_name"]: r for r in pq.read_table(p).to_pylist()}
+    assert set(rows) == {"fc.weight", "fc.bias", "head.weight"}
+    assert rows["fc.weight"]["quant_type"] == "int8"
+    assert rows["fc.weight"]["quant_axis"] == 0
+    assert np.array_equal(np.asarray(rows["fc.weight"]["scales"], dtype=np.float32), tensors["fc.weight_scale"])
+    assert rows["fc.weight"]["zero_points"] == [0, 0, 0, 0]
+    assert rows["fc.weight"]["data"] == w.tobytes()
+    assert rows["head.weight"]["quant_type"] == "uint8" and rows["head.weight"]["quant_axis"] == -1
+    assert rows["fc.bias"]["quant_type"] == "none"
+    back = tmp_path / "back.safetensors"
+    run_modelconv("convert", p, back, "--quiet")
+    got = load_file(str(back))
+    for k, v in tensors.items():
+        assert np.array_equal(got[k], v), k
+
+
+@pytest.mark.parametrize("case", ["missing_column", "bad_dtype", "shape_mismatch", "truncated"])
+def test_bad_parquet_gives_clear_errors(tmp_path, run_modelconv, case):
+    a = {"w": np.arange(6, dtype=np.float32).reshape(2, 3)}
+    table = seeds_v1_table(a)
+    path = tmp_path / f"{case}.parquet"
+    if case == "missing_column":
+        pq.write_table(table.drop_columns(["data"]), path)
+        needle = "missing column 'data'"
+    elif case == "bad_dtype":
+        pq.write_table(table.set_column(2, "dtype", pa.array(["torch.float17"])), path)
+        needle = "torch.float17"
+    elif case == "shape_mismatch":
+        pq.write_table(table.set_column(1, "shape", pa.array([[3, 3]], type=pa.list_(pa.int32()))), path)
+        needle = "'w'"
+    else:
+        pq.write_table(table, path)
+        raw = path.read_bytes()
+        path.write_bytes(raw[: len(raw) // 2])
+        needle = "truncated.parquet"
+    out = tmp_path / "out.safetensors"
+    proc = run_modelconv("convert", path, out, expect=1)
+    assert needle in proc.stderr, proc.stderr
+    assert "panicked" not in proc.stderr
+    assert not out.exists()
