@@ -200,3 +200,62 @@ def test_bad_parquet_gives_clear_errors(tmp_path, run_modelconv, case):
     assert needle in proc.stderr, proc.stderr
     assert "panicked" not in proc.stderr
     assert not out.exists()
+
+
+def dequantize_rows(path):
+    """Dequantize a V2 file with pyarrow + numpy: {name: (original-shape float array, per-element scale)}."""
+    out = {}
+    for r in pq.read_table(path).to_pylist():
+        if r["quant_type"] in (None, "none"):
+            continue
+        q = np.frombuffer(r["data"], dtype=np.int8 if r["quant_type"] == "int8" else np.uint8)
+        q = q.astype(np.float64).reshape(r["shape"])
+        scales = np.asarray(r["scales"], dtype=np.float64)
+        zps = np.asarray(r["zero_points"] or [0] * len(scales), dtype=np.float64)
+        axis = r["quant_axis"]
+        if axis < 0:
+            s, z = scales[0], zps[0]
+        else:
+            bshape = [1] * q.ndim
+            bshape[axis] = -1
+            s, z = scales.reshape(bshape), zps.reshape(bshape)
+        out[r["layer_name"]] = ((q - z) * s, np.broadcast_to(s, q.shape))
+    return out
+
+
+@pytest.mark.parametrize("scheme", ["sym", "asym"])
+def test_int8_quantization_error_bounds(tmp_path, run_modelconv, minilm_dir, scheme):
+    src = load_file(str(minilm_dir / "model.safetensors"))
+    per_channel = tmp_path / "pc.parquet"
+    per_tensor = tmp_path / "pt.parquet"
+    run_modelconv("convert", minilm_dir / "model.safetensors", per_channel, "--quantize", "int8",
+                  "--quant-scheme", scheme, "--quiet")
+    run_modelconv("convert", minilm_dir / "model.safetensors", per_tensor, "--quantize", "int8",
+                  "--quant-scheme", scheme, "--quant-axis", "tensor", "--quiet")
+    pc = dequantize_rows(per_channel)
+    pt = dequantize_rows(per_tensor)
+    two_d = {k for k, v in src.items() if v.ndim >= 2 and v.dtype == np.float32}
+    assert set(pc) == two_d and set(pt) == two_d
+    worse = 0
+    for name in two_d:
+        orig = src[name].astype(np.float64)
+        for deq, scale in (pc[name], pt[name]):
+            err = np.abs(deq - orig)
+            # Every element within half a quantization step (float32 scale rounding slack).
+            assert np.all(err <= scale / 2 * (1 + 1e-12)), name
+        rmse_pc = np.sqrt(np.mean((pc[name][0] - orig) ** 2))
+        rmse_pt = np.sqrt(np.mean((pt[name][0] - orig) ** 2))
+        worse += rmse_pc > rmse_pt * (1 + 1e-9)
+    # Per-channel scales are never coarser than the per-tensor one, so its error is no larger.
+    assert worse == 0
+    # Unquantized tensors (biases, norms) stay exact, and V2 reads back with identical scales.
+    back = tmp_path / "back.safetensors"
+    run_modelconv("convert", per_channel, back, "--quiet")
+    got = load_file(str(back))
+    rows = {r["layer_name"]: r for r in pq.read_table(per_channel).to_pylist()}
+    for name in src:
+        if name in two_d:
+            assert np.array_equal(got[name + "_scale"], np.asarray(rows[name]["scales"], dtype=np.float32))
+            assert got[name].tobytes() == rows[name]["data"]
+        else:
+            assert np.array_equal(got[name], src[name]), name

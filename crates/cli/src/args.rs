@@ -41,6 +41,15 @@ pub struct ConvertArgs {
     /// Split safetensors output into shards of at most this many tensor bytes (e.g. 5GB, 2GiB, 500MB).
     #[arg(long)]
     pub max_shard_size: Option<String>,
+    /// Quantize float weight tensors (2+ dimensions): int8. Writes the seeds' V2 Parquet schema by default.
+    #[arg(long, value_name = "TYPE")]
+    pub quantize: Option<String>,
+    /// Quantization axis: a dimension index (default 0, per output channel) or "tensor" (one scale per tensor).
+    #[arg(long, value_name = "AXIS")]
+    pub quant_axis: Option<String>,
+    /// Quantization scheme: sym (int8, zero point 0; default) or asym (uint8 + zero point).
+    #[arg(long, value_name = "SCHEME")]
+    pub quant_scheme: Option<String>,
     /// Parquet schema: chunked (default: typed, lossless, bounded rows), v1 or v2 (the seeds').
     #[arg(long, value_name = "SCHEMA")]
     pub parquet_schema: Option<String>,

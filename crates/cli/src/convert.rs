@@ -14,8 +14,37 @@ use crate::units;
 /// (milliseconds). A testing aid for interruption tests.
 const DELAY_ENV: &str = "MODELCONV_TEST_CHUNK_DELAY_MS";
 
+fn quantize(args: &ConvertArgs) -> modelconv::Result<Option<modelconv::QuantizeOptions>> {
+    let bad = |m: String| modelconv::Error::InvalidOption(m);
+    match args.quantize.as_deref() {
+        None => {
+            if args.quant_axis.is_some() || args.quant_scheme.is_some() {
+                return Err(bad("--quant-axis and --quant-scheme need --quantize int8".into()));
+            }
+            Ok(None)
+        }
+        Some("int8") => Ok(Some(modelconv::QuantizeOptions {
+            scheme: match args.quant_scheme.as_deref() {
+                None | Some("sym") | Some("symmetric") => modelconv::Scheme::Symmetric,
+                Some("asym") | Some("asymmetric") => modelconv::Scheme::Asymmetric,
+                Some(s) => return Err(bad(format!("unknown quantization scheme '{s}' (sym, asym)"))),
+            },
+            axis: match args.quant_axis.as_deref() {
+                None => Some(0),
+                Some("tensor") | Some("per-tensor") => None,
+                Some(a) => Some(a.parse().map_err(|_| bad(format!("--quant-axis '{a}' is not a dimension or 'tensor'")))?),
+            },
+        })),
+        Some(other) => Err(bad(format!(
+            "--quantize {other} is not supported yet; available: int8 (GGUF and GPTQ/AWQ quantization are planned)"
+        ))),
+    }
+}
+
 fn options(args: &ConvertArgs) -> modelconv::Result<ConvertOptions> {
+    let quantize = quantize(args)?;
     Ok(ConvertOptions {
+        quantize,
         to: args.to.as_deref().map(Format::parse).transpose()?,
         dtype: match args.dtype.as_deref() {
             None | Some("keep") => None,
@@ -34,6 +63,8 @@ fn options(args: &ConvertArgs) -> modelconv::Result<ConvertOptions> {
         overwrite: args.overwrite,
         parquet: modelconv::ParquetOptions {
             schema: match args.parquet_schema.as_deref() {
+                // Quantized weights go to the seeds' V2 schema, which has the columns for them.
+                None if args.quantize.is_some() => modelconv::SchemaVersion::V2,
                 None => modelconv::SchemaVersion::Chunked,
                 Some(s) => modelconv::SchemaVersion::parse(s).ok_or_else(|| {
                     modelconv::Error::InvalidOption(format!(

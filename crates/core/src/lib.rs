@@ -15,6 +15,7 @@ pub mod engine;
 pub mod error;
 pub mod model;
 pub mod progress;
+pub mod quant;
 pub mod tensor;
 
 pub use dtype::DType;

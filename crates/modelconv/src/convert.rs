@@ -8,6 +8,8 @@ use std::time::Instant;
 use modelconv_core::cast::can_cast;
 use modelconv_core::engine::{self, EngineOptions, OutTensor, OutputPlan, Transform, WrittenFile};
 use modelconv_core::progress::Reporter;
+use modelconv_core::quant::{self, Scheme};
+use modelconv_core::tensor::OwnedBytes;
 use modelconv_core::{DType, Error, Model, OutputTarget, Result};
 use modelconv_formats::{hf, numpy};
 use modelconv_parquet::ParquetOptions;
@@ -88,6 +90,8 @@ pub struct ConvertOptions {
     pub overwrite: bool,
     /// Parquet output settings (schema, compression).
     pub parquet: ParquetOptions,
+    /// int8-quantize float weight tensors (2 or more dimensions); `None` = no.
+    pub quantize: Option<QuantizeOptions>,
     /// Engine settings (threads, chunk size, resume).
     pub engine: EngineOptions,
 }
@@ -100,6 +104,80 @@ impl ConvertOptions {
         })?;
         let dtype = parse_target_dtype(dt)?;
         Ok((pat.to_string(), dtype))
+    }
+}
+
+/// `--quantize int8` settings. Default: symmetric, per channel along axis 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuantizeOptions {
+    /// Symmetric (int8) or asymmetric (uint8 + zero point).
+    pub scheme: Scheme,
+    /// Channel axis, or `None` for one scale per tensor.
+    pub axis: Option<usize>,
+}
+
+impl Default for QuantizeOptions {
+    fn default() -> Self {
+        QuantizeOptions {
+            scheme: Scheme::Symmetric,
+            axis: Some(0),
+        }
+    }
+}
+
+/// Replaces float tensors of 2+ dimensions by int8/uint8 tensors plus
+/// `NAME_scale` (F32) and, for the asymmetric scheme, `NAME_zero_point`
+/// (I64) companions — the layout the Parquet V2 writer folds into one row.
+pub fn quantize_tensors(tensors: Vec<OutTensor>, q: &QuantizeOptions) -> Result<Vec<OutTensor>> {
+    let mut out = Vec::with_capacity(tensors.len());
+    for t in tensors {
+        if !t.info.dtype.is_float() || t.info.shape.len() < 2 {
+            out.push(t);
+            continue;
+        }
+        let (params, source) = quant::quantize(&t.info, Arc::clone(&t.source), q.scheme, q.axis)?;
+        let mut info = t.info.clone();
+        info.dtype = params.dtype();
+        let shape = if params.axis.is_some() {
+            vec![params.scales.len()]
+        } else {
+            Vec::new()
+        };
+        let name = info.name.clone();
+        out.push(OutTensor {
+            info,
+            source: Arc::new(source),
+            transform: Transform::Copy,
+        });
+        let scales: Vec<u8> = params.scales.iter().flat_map(|s| s.to_le_bytes()).collect();
+        out.push(owned_tensor(
+            format!("{name}_scale"),
+            DType::F32,
+            shape.clone(),
+            scales,
+        ));
+        if params.scheme == Scheme::Asymmetric {
+            let zps: Vec<u8> = params
+                .zero_points
+                .iter()
+                .flat_map(|z| z.to_le_bytes())
+                .collect();
+            out.push(owned_tensor(
+                format!("{name}_zero_point"),
+                DType::I64,
+                shape,
+                zps,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn owned_tensor(name: String, dtype: DType, shape: Vec<usize>, bytes: Vec<u8>) -> OutTensor {
+    OutTensor {
+        info: modelconv_core::TensorInfo { name, dtype, shape },
+        source: Arc::new(OwnedBytes(Arc::new(bytes))),
+        transform: Transform::Copy,
     }
 }
 
@@ -369,7 +447,10 @@ pub fn convert(
         .or_else(|| Format::from_extension(dst))
         .unwrap_or(Format::Safetensors);
     let target = output_target(dst, format);
-    let tensors = plan_tensors(&model, opts)?;
+    let mut tensors = plan_tensors(&model, opts)?;
+    if let Some(q) = &opts.quantize {
+        tensors = quantize_tensors(tensors, q)?;
+    }
     let plan = match (&target, format) {
         (OutputTarget::Directory(dir), Format::Safetensors) => {
             hf::plan_dir(&model, &tensors, dir, opts.max_shard_size)?

@@ -11,11 +11,12 @@ pub mod glob;
 pub mod inspect;
 pub mod source;
 
-pub use convert::{convert, ConversionReport, ConvertOptions, Format};
+pub use convert::{convert, ConversionReport, ConvertOptions, Format, QuantizeOptions};
 pub use inspect::{inspect, InspectReport};
 pub use modelconv_core as core;
 pub use modelconv_core::engine::EngineOptions;
 pub use modelconv_core::progress::{NoProgress, Reporter};
+pub use modelconv_core::quant::Scheme;
 pub use modelconv_core::{Category, DType, Error, Result};
 pub use modelconv_formats::hf::parse_size;
 pub use modelconv_parquet::{Codec, ParquetOptions, SchemaVersion};
