@@ -211,6 +211,16 @@ pub enum Error {
     /// Another conversion holds the output lock.
     #[error("{}: another modelconv process is writing this output", .0.display())]
     Locked(PathBuf),
+    /// A tensor asked for by name is not in the model.
+    #[error("{}: no tensor named '{name}'{hint}", source_path.display())]
+    TensorNotFound {
+        /// The model.
+        source_path: PathBuf,
+        /// The missing name.
+        name: String,
+        /// A suggestion (close names), possibly empty.
+        hint: String,
+    },
     /// A bug: an invariant did not hold.
     #[error("internal error: {0}")]
     Internal(String),
@@ -269,7 +279,8 @@ impl Error {
             | Error::Unsupported { .. }
             | Error::InvalidOption(_)
             | Error::WouldOverwriteInput { .. }
-            | Error::Locked(_) => Category::User,
+            | Error::Locked(_)
+            | Error::TensorNotFound { .. } => Category::User,
             Error::Io { .. } | Error::NoSpace { .. } => Category::Environment,
             Error::Internal(_) => Category::Internal,
         }

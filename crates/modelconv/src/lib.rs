@@ -9,10 +9,12 @@
 pub mod convert;
 pub mod glob;
 pub mod inspect;
+pub mod loader;
 pub mod source;
 
 pub use convert::{convert, ConversionReport, ConvertOptions, Format, QuantizeOptions};
 pub use inspect::{inspect, InspectReport};
+pub use loader::WeightLoader;
 pub use modelconv_core as core;
 pub use modelconv_core::engine::EngineOptions;
 pub use modelconv_core::progress::{NoProgress, Reporter};
