@@ -174,6 +174,10 @@ def test_v2_carries_existing_int8_quantization(tmp_path, run_modelconv):
     got = load_file(str(back))
     for k, v in tensors.items():
         assert np.array_equal(got[k], v), k
+    # Without --parquet-schema, quantized companions select V2 automatically.
+    auto = tmp_path / "auto.parquet"
+    run_modelconv("convert", src, auto, "--quiet")
+    assert "quant_type" in pq.read_schema(auto).names
 
 
 @pytest.mark.parametrize("case", ["missing_column", "bad_dtype", "shape_mismatch", "truncated"])

@@ -62,15 +62,14 @@ fn options(args: &ConvertArgs) -> modelconv::Result<ConvertOptions> {
             .transpose()?,
         overwrite: args.overwrite,
         parquet: modelconv::ParquetOptions {
+            // None: chunked, or the seeds' V2 when there are quantized tensors.
             schema: match args.parquet_schema.as_deref() {
-                // Quantized weights go to the seeds' V2 schema, which has the columns for them.
-                None if args.quantize.is_some() => modelconv::SchemaVersion::V2,
-                None => modelconv::SchemaVersion::Chunked,
-                Some(s) => modelconv::SchemaVersion::parse(s).ok_or_else(|| {
+                None => None,
+                Some(s) => Some(modelconv::SchemaVersion::parse(s).ok_or_else(|| {
                     modelconv::Error::InvalidOption(format!(
                         "unknown Parquet schema '{s}' (chunked, v1, v2)"
                     ))
-                })?,
+                })?),
             },
             codec: modelconv::Codec::parse(
                 args.compression.as_deref().unwrap_or("zstd"),

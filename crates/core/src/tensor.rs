@@ -140,7 +140,9 @@ impl MmapFile {
         &self.identity
     }
 
-    fn release(&self, range: Range<usize>) {
+    /// Drops the resident pages of `range` (whole pages inside it only);
+    /// later reads fault them back in from the file.
+    pub fn release(&self, range: Range<usize>) {
         if let Some(map) = &self.map {
             release_pages(map, range);
         }

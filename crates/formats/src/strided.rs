@@ -175,7 +175,15 @@ impl TensorSource for StridedSource {
         Ok(Cow::Owned(out))
     }
 
-    fn release(&self, _range: Range<usize>) {}
+    fn release(&self, range: Range<usize>) {
+        // Contiguous views of a mapped storage give their pages back, so
+        // resident memory stays bounded on large checkpoints. (Strided views
+        // touch scattered pages that other tensors may share: left alone.)
+        if let (true, StorageData::Mapped(file, r)) = (self.contiguous, &self.storage) {
+            let start = r.start + self.start + range.start;
+            file.release(start..start + (range.end - range.start));
+        }
+    }
 
     fn identity(&self) -> String {
         let base = match &self.storage {

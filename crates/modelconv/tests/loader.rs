@@ -46,7 +46,7 @@ fn dequantizes_int8_from_parquet_v2_within_half_a_step() {
     let opts = ConvertOptions {
         quantize: Some(QuantizeOptions::default()),
         parquet: modelconv::ParquetOptions {
-            schema: modelconv::SchemaVersion::V2,
+            schema: None, // V2 chosen automatically for quantized tensors
             ..Default::default()
         },
         ..ConvertOptions::default()

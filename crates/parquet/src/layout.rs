@@ -141,7 +141,7 @@ pub fn plan(
                 config: model.config.clone(),
                 source_size: model.source_size_bytes(),
                 compression: options.codec.name(),
-                schema: options.schema.name(),
+                schema: file.schema().name(),
             };
             files.push(PlannedFile {
                 rel_path: WEIGHTS_FILE.into(),

@@ -96,13 +96,15 @@ impl Codec {
     }
 }
 
-/// Parquet output options. `ParquetOptions::default()`: chunked schema,
+/// Parquet output options. `ParquetOptions::default()`: schema chosen
+/// automatically (chunked, or V2 when the tensors carry int8 quantization),
 /// zstd level 3, rows of [`crate::schema::DEFAULT_CHUNK_ELEMENTS`]
 /// elements, row groups of about 32 MiB.
 #[derive(Debug, Clone)]
 pub struct ParquetOptions {
-    /// Schema.
-    pub schema: SchemaVersion,
+    /// Schema; `None` = chunked, or V2 when int8/uint8 tensors come with
+    /// scale companions (from `--quantize int8` or an already quantized model).
+    pub schema: Option<SchemaVersion>,
     /// Compression.
     pub codec: Codec,
     /// Elements per row (chunked schema).
@@ -114,7 +116,7 @@ pub struct ParquetOptions {
 impl Default for ParquetOptions {
     fn default() -> Self {
         ParquetOptions {
-            schema: SchemaVersion::Chunked,
+            schema: None,
             codec: Codec::Zstd(3),
             chunk_elements: crate::schema::DEFAULT_CHUNK_ELEMENTS,
             row_group_bytes: 32 << 20,
@@ -155,6 +157,7 @@ pub struct ParquetSummary {
 #[derive(Debug)]
 pub struct ParquetFile {
     tensors: Vec<OutTensor>,
+    schema: SchemaVersion,
     options: ParquetOptions,
     key_values: BTreeMap<String, String>,
     /// Filled in when the file has been written.
@@ -162,14 +165,27 @@ pub struct ParquetFile {
 }
 
 impl ParquetFile {
+    /// The schema this file is written in (resolved from the options).
+    pub fn schema(&self) -> SchemaVersion {
+        self.schema
+    }
+
     /// A file of `tensors` with extra key-value metadata.
     pub fn new(
         tensors: Vec<OutTensor>,
         options: ParquetOptions,
         key_values: BTreeMap<String, String>,
     ) -> Self {
+        let schema = options.schema.unwrap_or_else(|| {
+            if find_companions(&tensors).quant.is_empty() {
+                SchemaVersion::Chunked
+            } else {
+                SchemaVersion::V2
+            }
+        });
         ParquetFile {
             tensors,
+            schema,
             options,
             key_values,
             summary: Arc::new(Mutex::new(None)),
@@ -182,7 +198,7 @@ impl ParquetFile {
             .set_dictionary_enabled(false)
             .set_max_row_group_row_count(Some(1 << 20))
             .set_created_by(format!("modelconv {}", env!("CARGO_PKG_VERSION")));
-        let data_cols: Vec<ColumnPath> = match self.options.schema {
+        let data_cols: Vec<ColumnPath> = match self.schema {
             SchemaVersion::Chunked => {
                 let mut v: Vec<ColumnPath> = TYPED
                     .iter()
@@ -347,22 +363,22 @@ impl StreamWriter for ParquetFile {
     }
 
     fn write(&self, out: &mut BufWriter<File>, reporter: &dyn Reporter) -> Result<StreamStats> {
-        let schema = arrow_schema(self.options.schema);
+        let schema = arrow_schema(self.schema);
         let mut writer = ArrowWriter::try_new(out, Arc::clone(&schema), Some(self.properties()?))
             .map_err(pq_err)?;
         let mut summary = ParquetSummary::default();
         let mut stats = StreamStats::default();
         let total: u64 = self.tensors.iter().map(|t| t.info.nbytes() as u64).sum();
         reporter.start("writing parquet", self.tensors.len() as u64, total);
-        match self.options.schema {
+        match self.schema {
             SchemaVersion::Chunked => {
                 self.write_chunked(&mut writer, &schema, &mut summary, &mut stats, reporter)?
             }
             v => self.write_whole(&mut writer, &schema, v, &mut summary, &mut stats, reporter)?,
         }
         let mut kv = self.key_values.clone();
-        kv.insert(KEY_SCHEMA.into(), self.options.schema.name().into());
-        if self.options.schema == SchemaVersion::Chunked {
+        kv.insert(KEY_SCHEMA.into(), self.schema.name().into());
+        if self.schema == SchemaVersion::Chunked {
             kv.insert(
                 "modelconv.chunk_elements".into(),
                 self.options.chunk_elements.max(1).to_string(),
