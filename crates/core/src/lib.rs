@@ -43,6 +43,20 @@ impl OutputTarget {
     }
 }
 
+/// Splits a file path into the directory it goes in (`.` for a bare name)
+/// and its file name — how writers lay out single-file outputs.
+pub fn split_file_path(file: &Path) -> Result<(PathBuf, String)> {
+    let root = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| Error::InvalidOption(format!("{}: not a file name", file.display())))?;
+    Ok((root, name))
+}
+
 /// Reads one kind of model source into a [`Model`].
 pub trait Reader {
     /// Short format name (`safetensors`, `hf`, ...).

@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 use modelconv_core::engine::{FileContent, OutTensor, OutputPlan, PlannedFile};
 use modelconv_core::error::{Error, InvalidKind, IoContext, Result};
@@ -525,14 +525,7 @@ pub fn plan_file(
     file: &Path,
     max_shard_size: Option<u64>,
 ) -> Result<OutputPlan> {
-    let root = match file.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let fname = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| Error::InvalidOption(format!("{}: not a file name", file.display())))?;
+    let (root, fname) = modelconv_core::split_file_path(file)?;
     let stem = fname
         .strip_suffix(".safetensors")
         .unwrap_or(&fname)

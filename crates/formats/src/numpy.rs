@@ -624,16 +624,7 @@ pub fn layout_npz(tensors: &[OutTensor]) -> Result<FileContent> {
 pub fn plan(model: &Model, tensors: &[OutTensor], target: &OutputTarget) -> Result<OutputPlan> {
     match target {
         OutputTarget::File(file) => {
-            let root = match file.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-                _ => std::path::PathBuf::from("."),
-            };
-            let fname = file
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .ok_or_else(|| {
-                    Error::InvalidOption(format!("{}: not a file name", file.display()))
-                })?;
+            let (root, fname) = modelconv_core::split_file_path(file)?;
             let content = if fname.ends_with(".npy") {
                 match tensors {
                     [one] => layout_npy(one)?,

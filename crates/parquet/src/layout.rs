@@ -100,16 +100,7 @@ pub fn plan(
     ));
     match target {
         OutputTarget::File(path) => {
-            let root = match path.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-                _ => PathBuf::from("."),
-            };
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .ok_or_else(|| {
-                    Error::InvalidOption(format!("{}: not a file name", path.display()))
-                })?;
+            let (root, name) = modelconv_core::split_file_path(path)?;
             Ok(OutputPlan {
                 root,
                 name: name.clone(),
