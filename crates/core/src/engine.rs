@@ -474,9 +474,25 @@ pub fn run(
         Err(fs::TryLockError::WouldBlock) => return Err(Error::Locked(plan.root.clone())),
         Err(fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
     }
-    let mut completed_any = false;
-    let result = run_locked(plan, opts, reporter, &mut completed_any);
-    if result.is_err() && !completed_any && !opts.resume {
+    let mut written: Vec<PathBuf> = Vec::new();
+    let result = run_locked(plan, opts, reporter, &mut written);
+    let cancelled = matches!(result, Err(Error::Cancelled));
+    if cancelled && !opts.resume {
+        // A cancelled run leaves nothing behind.
+        for p in &written {
+            let _ = fs::remove_file(p);
+            // Subdirectories the run created (e.g. 1_Pooling/), if now empty.
+            let mut dir = p.parent();
+            while let Some(d) = dir {
+                if d == plan.root || fs::remove_dir(d).is_err() {
+                    break;
+                }
+                dir = d.parent();
+            }
+        }
+        written.clear();
+    }
+    if result.is_err() && written.is_empty() && !opts.resume {
         let _ = fs::remove_file(plan.journal_path());
     }
     drop(lock);
@@ -492,7 +508,7 @@ fn run_locked(
     plan: &OutputPlan,
     opts: &EngineOptions,
     reporter: &dyn Reporter,
-    completed_any: &mut bool,
+    written: &mut Vec<PathBuf>,
 ) -> Result<WriteReport> {
     let fingerprint = plan.fingerprint();
     let journal_path = plan.journal_path();
@@ -552,6 +568,9 @@ fn run_locked(
 
     let mut report = WriteReport::default();
     for (idx, file) in plan.files.iter().enumerate() {
+        if reporter.cancelled() {
+            return Err(Error::Cancelled);
+        }
         let target = plan.root.join(&file.rel_path);
         if let Some(parent) = target.parent() {
             fs::create_dir_all(parent).at(parent)?;
@@ -611,7 +630,7 @@ fn run_locked(
             file: idx,
             sha256: sha256.clone(),
         })?;
-        *completed_any = true;
+        written.push(target.clone());
         report.files.push(WrittenFile {
             path: target,
             size,
@@ -766,6 +785,9 @@ fn write_one(
                     .par_iter()
                     .enumerate()
                     .try_for_each(|(ci, c)| -> Result<()> {
+                        if reporter.cancelled() {
+                            return Err(Error::Cancelled);
+                        }
                         if let Some(crc) = done.get(&(c.out_offset, c.out_len)) {
                             chunk_crcs[ci].store(*crc, Ordering::Relaxed);
                             kept.fetch_add(1, Ordering::Relaxed);
@@ -987,6 +1009,47 @@ mod tests {
             other => return Err(Error::Internal(format!("expected NoSpace, got {other:?}"))),
         }
         assert!(!root.exists(), "nothing may be left behind");
+        Ok(())
+    }
+
+    /// Cancels after a number of progress events.
+    struct CancelAfter(std::sync::atomic::AtomicU64, u64);
+
+    impl Reporter for CancelAfter {
+        fn advance(&self, _bytes: u64, _tensors: u64) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+        fn cancelled(&self) -> bool {
+            self.0.load(Ordering::Relaxed) >= self.1
+        }
+    }
+
+    #[test]
+    fn cancelling_leaves_nothing_behind() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let root = dir.path().join("out");
+        let data: Vec<u8> = (0..40_000u32).flat_map(|v| v.to_le_bytes()).collect();
+        let mut p = plan(&root, data, Transform::Copy);
+        // A finished file before the one that gets cancelled.
+        p.files.insert(
+            0,
+            PlannedFile {
+                rel_path: "sub/first.json".into(),
+                content: FileContent::Bytes(b"{}".to_vec()),
+            },
+        );
+        let opts = EngineOptions {
+            chunk_bytes: 4096,
+            threads: 1,
+            ..EngineOptions::default()
+        };
+        let r = run(&p, &opts, &CancelAfter(AtomicU64::new(0), 5));
+        assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
+        assert!(
+            !root.exists(),
+            "left behind: {:?}",
+            fs::read_dir(&root).map(|d| d.count())
+        );
         Ok(())
     }
 

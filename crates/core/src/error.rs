@@ -221,6 +221,9 @@ pub enum Error {
         /// A suggestion (close names), possibly empty.
         hint: String,
     },
+    /// The conversion was cancelled by the caller; nothing was left behind.
+    #[error("conversion cancelled")]
+    Cancelled,
     /// A bug: an invariant did not hold.
     #[error("internal error: {0}")]
     Internal(String),
@@ -280,7 +283,8 @@ impl Error {
             | Error::InvalidOption(_)
             | Error::WouldOverwriteInput { .. }
             | Error::Locked(_)
-            | Error::TensorNotFound { .. } => Category::User,
+            | Error::TensorNotFound { .. }
+            | Error::Cancelled => Category::User,
             Error::Io { .. } | Error::NoSpace { .. } => Category::Environment,
             Error::Internal(_) => Category::Internal,
         }

@@ -12,6 +12,12 @@ pub trait Reporter: Send + Sync {
     fn note(&self, _message: &str) {}
     /// The current phase is done.
     fn finish(&self) {}
+    /// True once the user asked to stop (e.g. Ctrl-C in Python). Writers
+    /// check it between chunks and stop with [`crate::Error::Cancelled`];
+    /// the engine then removes everything the run wrote.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// A reporter that ignores everything.

@@ -423,6 +423,9 @@ impl ParquetFile {
             let mut hasher = Sha256::new();
             let mut overflowed = 0u64;
             for c in 0..num_chunks {
+                if reporter.cancelled() {
+                    return Err(Error::Cancelled);
+                }
                 let range = c * step..((c + 1) * step).min(nbytes);
                 let (data, s) = t.read_output(range.clone())?;
                 overflowed += s.overflowed;
@@ -470,6 +473,9 @@ impl ParquetFile {
         for (i, t) in self.tensors.iter().enumerate() {
             if companions.folded.contains(&i) {
                 continue;
+            }
+            if reporter.cancelled() {
+                return Err(Error::Cancelled);
             }
             let (data, s) = t.read_output(0..t.info.nbytes())?;
             if s.overflowed > 0 {
