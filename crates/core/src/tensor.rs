@@ -80,6 +80,13 @@ pub trait TensorSource: Send + Sync + fmt::Debug {
     /// A stable description of where the bytes come from (file, offsets),
     /// used to fingerprint a conversion for `--resume`.
     fn identity(&self) -> String;
+
+    /// The file and byte range holding exactly these bytes, if they are
+    /// stored contiguously and uncompressed (lets callers map them
+    /// zero-copy, e.g. `numpy.memmap`).
+    fn file_range(&self) -> Option<(PathBuf, Range<usize>)> {
+        None
+    }
 }
 
 /// A read-only memory map of a whole file, shared by all tensors in it.
@@ -232,6 +239,10 @@ impl TensorSource for MmapSlice {
 
     fn identity(&self) -> String {
         format!("{}@{}..{}", self.file.identity(), self.start, self.end)
+    }
+
+    fn file_range(&self) -> Option<(PathBuf, Range<usize>)> {
+        Some((self.file.path().to_path_buf(), self.start..self.end))
     }
 }
 

@@ -185,6 +185,16 @@ impl TensorSource for StridedSource {
         }
     }
 
+    fn file_range(&self) -> Option<(std::path::PathBuf, Range<usize>)> {
+        match (&self.storage, self.contiguous) {
+            (StorageData::Mapped(f, r), true) => {
+                let start = r.start + self.start;
+                Some((f.path().to_path_buf(), start..start + self.len))
+            }
+            _ => None,
+        }
+    }
+
     fn identity(&self) -> String {
         let base = match &self.storage {
             StorageData::Mapped(f, r) => format!("{}@{}..{}", f.identity(), r.start, r.end),

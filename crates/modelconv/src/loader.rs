@@ -101,6 +101,16 @@ impl WeightLoader {
         t.source.read(0..t.source.len())
     }
 
+    /// The file and byte range holding a tensor's bytes, when it is stored
+    /// contiguously and uncompressed (safetensors, torch zip/legacy, npy,
+    /// stored npz members) — for zero-copy memory maps.
+    pub fn file_range(
+        &self,
+        name: &str,
+    ) -> Result<Option<(std::path::PathBuf, std::ops::Range<usize>)>> {
+        Ok(self.tensor(name)?.source.file_range())
+    }
+
     /// A tensor's values as f32: float tensors are cast (exactly for
     /// F16/BF16/F8, rounded for F64); int8/uint8 tensors with a `NAME_scale`
     /// companion are dequantized as `(q − zero_point) × scale`; other integer

@@ -1,0 +1,121 @@
+"""Type stubs of the modelconv package."""
+
+import os
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+
+import numpy as np
+
+from ._modelconv import (
+    CancelledError as CancelledError,
+    InternalError as InternalError,
+    InvalidFileError as InvalidFileError,
+    InvalidOptionError as InvalidOptionError,
+    ModelConvError as ModelConvError,
+    ModelNotFoundError as ModelNotFoundError,
+    StorageError as StorageError,
+    UnsupportedError as UnsupportedError,
+)
+
+__version__: str
+PathLike = Union[str, os.PathLike[str]]
+ProgressCallback = Callable[[str, int, int], None]
+
+class ConversionConfig:
+    compression: str
+    compression_level: int
+    use_float16: bool
+    dtype: Optional[str]
+    validate_output: bool
+    output_format: str
+    quantization: Optional[str]
+    quant_axis: Union[int, str, None]
+    quant_scheme: Optional[str]
+    parquet_schema: Optional[str]
+    max_shard_size: Optional[str]
+    dtype_overrides: List[str]
+    overwrite: bool
+    resume: bool
+    threads: int
+    def __init__(
+        self,
+        compression: str = "zstd",
+        compression_level: int = 3,
+        use_float16: bool = False,
+        dtype: Optional[str] = None,
+        validate_output: bool = False,
+        output_format: str = "parquet",
+        quantization: Optional[str] = None,
+        quant_axis: Union[int, str, None] = None,
+        quant_scheme: Optional[str] = None,
+        parquet_schema: Optional[str] = None,
+        max_shard_size: Optional[str] = None,
+        dtype_overrides: List[str] = ...,
+        overwrite: bool = False,
+        resume: bool = False,
+        threads: int = 0,
+    ) -> None: ...
+
+class ConversionResult:
+    success: bool
+    total_parameters: int
+    file_size_mb: float
+    compression_ratio: float
+    conversion_time_sec: float
+    error_message: Optional[str]
+    output_dir: Optional[str]
+    output_files: List[str]
+    checksums: Dict[str, str]
+    source_size_bytes: int
+    output_size_bytes: int
+    warnings: List[str]
+    validation: Optional[Dict[str, Any]]
+    report: Dict[str, Any]
+    def to_dict(self) -> Dict[str, Any]: ...
+
+def convert(
+    src: PathLike, dst: PathLike, progress: Union[bool, ProgressCallback, None] = None, **options: Any
+) -> Dict[str, Any]: ...
+
+class ModelConverter:
+    config: ConversionConfig
+    def __init__(self, config: Optional[ConversionConfig] = None) -> None: ...
+    def convert(
+        self,
+        model_name_or_path: PathLike,
+        output_dir: PathLike,
+        model_type: str = "auto",
+        progress: Union[bool, ProgressCallback, None] = None,
+        **options: Any,
+    ) -> ConversionResult: ...
+    def convert_or_raise(
+        self,
+        model_name_or_path: PathLike,
+        output_dir: PathLike,
+        model_type: str = "auto",
+        progress: Union[bool, ProgressCallback, None] = None,
+        **options: Any,
+    ) -> ConversionResult: ...
+
+def convert_hf_to_parquet(hf_model_path: PathLike, output_parquet: PathLike, **options: Any) -> ConversionResult: ...
+def convert_parquet_to_hf(parquet_path: PathLike, output_dir: PathLike, **options: Any) -> ConversionResult: ...
+
+class HuggingFaceToParquetConverter:
+    config: ConversionConfig
+    def __init__(self, config: Optional[ConversionConfig] = None) -> None: ...
+    def convert(
+        self, hf_model_path: PathLike, output_parquet: PathLike, auto_detect_quantization: bool = True
+    ) -> ConversionResult: ...
+
+class ParquetToHuggingFaceConverter:
+    def convert(self, parquet_path: PathLike, output_dir: PathLike) -> ConversionResult: ...
+
+class WeightLoader:
+    path: str
+    def __init__(self, path: PathLike) -> None: ...
+    def keys(self) -> List[str]: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, name: object) -> bool: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def info(self, name: str) -> Tuple[str, List[int]]: ...
+    def get_layer(self, name: str, dtype: Any = None) -> np.ndarray: ...
+    def load_weights(self, dtype: Any = None) -> Dict[str, np.ndarray]: ...
