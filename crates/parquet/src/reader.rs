@@ -48,9 +48,72 @@ struct Shared {
     meta: ArrowReaderMetadata,
     /// First global row of each row group.
     group_starts: Vec<u64>,
+    /// Recently decoded (row group, column) → each row's bytes. Tensors are
+    /// read roughly in order, so a few entries make every row group of the
+    /// chunked schema decode once instead of once per read.
+    groups: Mutex<Vec<GroupEntry>>,
 }
 
+type GroupRows = Arc<Vec<Option<Vec<u8>>>>;
+type GroupEntry = ((usize, usize), GroupRows);
+
+/// Decoded row groups kept per file.
+const GROUP_CACHE: usize = 3;
+
 impl Shared {
+    /// The bytes of every row of row group `g` in root column `column`.
+    fn group(&self, g: usize, column: usize, esz: usize) -> Result<GroupRows> {
+        if let Ok(cache) = self.groups.lock() {
+            if let Some((_, rows)) = cache.iter().find(|(k, _)| *k == (g, column)) {
+                return Ok(Arc::clone(rows));
+            }
+        }
+        let file = File::open(&self.path).at(&self.path)?;
+        let mask = ProjectionMask::roots(self.meta.parquet_schema(), [column]);
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.meta.clone())
+            .with_projection(mask)
+            .with_row_groups(vec![g])
+            .with_batch_size(64)
+            .build()
+            .map_err(|e| bad(&self.path, InvalidKind::MalformedArchive, e.to_string()))?;
+        let mut rows = Vec::new();
+        for batch in reader {
+            let batch =
+                batch.map_err(|e| bad(&self.path, InvalidKind::MalformedArchive, e.to_string()))?;
+            let col = batch.column(0);
+            for i in 0..batch.num_rows() {
+                rows.push(row_bytes(col, i, esz));
+            }
+        }
+        let rows = Arc::new(rows);
+        if let Ok(mut cache) = self.groups.lock() {
+            if !cache.iter().any(|(k, _)| *k == (g, column)) {
+                if cache.len() >= GROUP_CACHE {
+                    cache.remove(0);
+                }
+                cache.push(((g, column), Arc::clone(&rows)));
+            }
+        }
+        Ok(rows)
+    }
+
+    /// The bytes of global row `row` in `column`, through the row-group cache.
+    fn row(&self, row: u64, column: usize, esz: usize) -> Result<Option<Vec<u8>>> {
+        let g = self
+            .group_starts
+            .partition_point(|&s| s <= row)
+            .saturating_sub(1);
+        let rows = self.group(g, column, esz)?;
+        let i = usize::try_from(row - self.group_starts[g]).unwrap_or(usize::MAX);
+        rows.get(i).cloned().ok_or_else(|| {
+            bad(
+                &self.path,
+                InvalidKind::Truncated,
+                format!("row {row} is missing"),
+            )
+        })
+    }
+
     /// Decodes global rows `rows` (ascending) of root column `column`.
     fn read_rows(&self, column: usize, rows: &[u64]) -> Result<Vec<RecordBatch>> {
         let file = File::open(&self.path).at(&self.path)?;
@@ -148,43 +211,30 @@ impl TensorSource for ChunkedSource {
         let rows = self.rows.get(first..=last).ok_or_else(|| {
             Error::Internal(format!("tensor '{}': read past its rows", self.name))
         })?;
-        let batches = self.shared.read_rows(self.column, rows)?;
         let mut bytes = Vec::with_capacity((last - first + 1) * self.chunk_bytes);
-        let mut got_rows = 0;
-        for b in &batches {
-            let col = b.column(0);
-            for i in 0..b.num_rows() {
-                let row = row_bytes(col, i, self.esz).ok_or_else(|| {
-                    bad(
-                        &self.shared.path,
-                        InvalidKind::MissingStorage,
-                        "chunk row has no data in its dtype's column",
-                    )
-                    .with_tensor(&self.name)
-                })?;
-                let chunk = first + got_rows;
-                let expect = self.chunk_bytes.min(self.len - chunk * self.chunk_bytes);
-                if row.len() != expect {
-                    return Err(bad(
-                        &self.shared.path,
-                        InvalidKind::SizeMismatch,
-                        format!(
-                            "chunk {chunk} holds {} bytes, the shape needs {expect}",
-                            row.len()
-                        ),
-                    )
-                    .with_tensor(&self.name));
-                }
-                bytes.extend_from_slice(&row);
-                got_rows += 1;
+        for (k, &r) in rows.iter().enumerate() {
+            let row = self.shared.row(r, self.column, self.esz)?.ok_or_else(|| {
+                bad(
+                    &self.shared.path,
+                    InvalidKind::MissingStorage,
+                    "chunk row has no data in its dtype's column",
+                )
+                .with_tensor(&self.name)
+            })?;
+            let chunk = first + k;
+            let expect = self.chunk_bytes.min(self.len - chunk * self.chunk_bytes);
+            if row.len() != expect {
+                return Err(bad(
+                    &self.shared.path,
+                    InvalidKind::SizeMismatch,
+                    format!(
+                        "chunk {chunk} holds {} bytes, the shape needs {expect}",
+                        row.len()
+                    ),
+                )
+                .with_tensor(&self.name));
             }
-        }
-        if got_rows != rows.len() {
-            return Err(Error::Internal(format!(
-                "tensor '{}': decoded {got_rows} of {} rows",
-                self.name,
-                rows.len()
-            )));
+            bytes.extend_from_slice(&row);
         }
         let base = first * self.chunk_bytes;
         Ok(Cow::Owned(
@@ -343,6 +393,7 @@ pub fn read_file(path: &Path) -> Result<ParquetWeights> {
         path: path.to_path_buf(),
         meta: meta.clone(),
         group_starts,
+        groups: Mutex::new(Vec::new()),
     });
 
     // Metadata columns only.

@@ -99,7 +99,7 @@ impl Codec {
 /// Parquet output options. `ParquetOptions::default()`: schema chosen
 /// automatically (chunked, or V2 when the tensors carry int8 quantization),
 /// zstd level 3, rows of [`crate::schema::DEFAULT_CHUNK_ELEMENTS`]
-/// elements, row groups of about 32 MiB.
+/// elements, row groups of about 16 MiB.
 #[derive(Debug, Clone)]
 pub struct ParquetOptions {
     /// Schema; `None` = chunked, or V2 when int8/uint8 tensors come with
@@ -119,7 +119,7 @@ impl Default for ParquetOptions {
             schema: None,
             codec: Codec::Zstd(3),
             chunk_elements: crate::schema::DEFAULT_CHUNK_ELEMENTS,
-            row_group_bytes: 32 << 20,
+            row_group_bytes: 16 << 20,
         }
     }
 }
