@@ -199,3 +199,12 @@ fn inspect_lists_pickle_globals() {
     assert_eq!(globals["torch.storage.UntypedStorage"], true);
     assert!(globals.values().all(|v| v == true));
 }
+
+#[test]
+fn legacy_tar_format() {
+    // Written by hand following torch's reader and checked by torch 2.15's
+    // own torch.load (make_tar_fixture.py); the reference is what it loaded.
+    let (got, report) = convert_to_file(&torch_dir().join("tar_legacy.tar"), &[]);
+    assert_eq!(got, reference("tar_legacy.ref.safetensors", ""));
+    assert_eq!(report["source_format"], "pytorch-legacy-tar");
+}

@@ -64,6 +64,10 @@ pub enum PidStyle {
     Zip,
     /// Legacy files: `('storage', cls, key, location, numel, view_metadata)`.
     Legacy,
+    /// The pre-0.4 tar format: a tensor key (tensors come from the `tensors`
+    /// member, see [`TorchHost::tar_tensors`]), or a module-source tuple
+    /// whose first item (the module class) stands for itself.
+    Tar,
 }
 
 /// The torch host: allow-list, storages and tensors seen so far.
@@ -81,6 +85,8 @@ pub struct TorchHost {
     pub torchscript: bool,
     /// Persistent-id layout.
     pub pid_style: PidStyle,
+    /// Tensors of a tar-format file by key ([`PidStyle::Tar`]).
+    pub tar_tensors: std::collections::HashMap<String, TensorRef>,
 }
 
 impl TorchHost {
@@ -93,6 +99,7 @@ impl TorchHost {
             permissive: false,
             torchscript,
             pid_style,
+            tar_tensors: std::collections::HashMap::new(),
         }
     }
 
@@ -245,7 +252,9 @@ pub fn is_allowed(module: &str, name: &str, torchscript: bool) -> bool {
         "torch" => {
             storage_dtype(name).is_some()
                 || torch_dtype(name).is_some()
-                || matches!(name, "Size" | "device" | "Tensor" | "strided")
+                || matches!(name, "Size" | "device" | "strided")
+                // Tensor type classes (torch.FloatTensor, ...), as weights_only allows.
+                || name.ends_with("Tensor")
                 || name.starts_with("per_tensor_")
                 || name.starts_with("per_channel_")
         }
@@ -425,13 +434,35 @@ impl Host for TorchHost {
     }
 
     fn persistent_load(&mut self, vm: &mut Vm, pid: Value) -> PResult<Value> {
+        if self.pid_style == PidStyle::Tar {
+            if let Some(first) = vm.seq(&pid).and_then(|t| t.first().cloned()) {
+                return Ok(first);
+            }
+            let key = match &pid {
+                Value::Str(s) => s.to_string(),
+                Value::Int(i) => i.to_string(),
+                _ => {
+                    return Err(PickleError::malformed(
+                        "tar persistent id is not a tensor key",
+                    ))
+                }
+            };
+            let t = self.tar_tensors.get(&key).cloned().ok_or_else(|| {
+                PickleError::new(
+                    PickleErrorKind::MissingData,
+                    format!("tensor key '{key}' is not in the tensors member"),
+                )
+            })?;
+            return self.host_obj(vm, HostObj::Tensor(t));
+        }
         let items = vm
             .seq(&pid)
             .map(<[Value]>::to_vec)
             .ok_or_else(|| PickleError::malformed("persistent id is not a tuple"))?;
-        let expected = match self.pid_style {
-            PidStyle::Zip => 5,
-            PidStyle::Legacy => 6,
+        let expected = if self.pid_style == PidStyle::Legacy {
+            6
+        } else {
+            5
         };
         if items.len() != expected || items[0].as_str() != Some("storage") {
             return Err(PickleError::malformed(format!(

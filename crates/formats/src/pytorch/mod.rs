@@ -58,6 +58,8 @@ pub enum TorchKind {
     Legacy,
     /// `torch.jit.save` archive.
     TorchScript,
+    /// The pre-0.4 tar format.
+    LegacyTar,
 }
 
 impl TorchKind {
@@ -67,6 +69,7 @@ impl TorchKind {
             TorchKind::Zip => "pytorch",
             TorchKind::Legacy => "pytorch-legacy",
             TorchKind::TorchScript => "torchscript",
+            TorchKind::LegacyTar => "pytorch-legacy-tar",
         }
     }
 }
@@ -120,11 +123,7 @@ pub fn read_file(path: &Path, permissive: bool) -> Result<TorchFile> {
     if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
         read_zip(path, &file, permissive)
     } else if bytes.len() > 262 && &bytes[257..262] == b"ustar" {
-        Err(Error::invalid(
-            path,
-            InvalidKind::UnsupportedContent,
-            "a tar archive (the pre-0.4 torch format): not supported; load and re-save it with a newer torch",
-        ))
+        read_tar(path, &file, permissive)
     } else {
         // Legacy files start with a protocol-2 pickle; protocol 0/1 pickles
         // have no PROTO opcode, so any other start is tried as a pickle too.
@@ -490,6 +489,274 @@ fn read_legacy(path: &Path, file: &Arc<MmapFile>, permissive: bool) -> Result<To
     finish(
         path,
         TorchKind::Legacy,
+        &vm,
+        &host,
+        &root,
+        &storages,
+        bytes.len() as u64,
+    )
+}
+
+/// Members of a tar archive: name → byte range of the data.
+fn tar_members(path: &Path, bytes: &[u8]) -> Result<BTreeMap<String, std::ops::Range<usize>>> {
+    let mut out = BTreeMap::new();
+    let mut pos = 0usize;
+    while let Some(header) = bytes.get(pos..pos + 512) {
+        if header.iter().all(|&b| b == 0) {
+            break;
+        }
+        let name_end = header[..100].iter().position(|&b| b == 0).unwrap_or(100);
+        let name = String::from_utf8_lossy(&header[..name_end]).into_owned();
+        let size_field = String::from_utf8_lossy(&header[124..136]);
+        let size = u64::from_str_radix(size_field.trim_matches(|c: char| c == '\0' || c == ' '), 8)
+            .ok()
+            .and_then(|s| usize::try_from(s).ok())
+            .ok_or_else(|| {
+                Error::invalid(
+                    path,
+                    InvalidKind::MalformedArchive,
+                    format!("tar member '{name}' has a bad size field"),
+                )
+                .at_offset(pos as u64 + 124)
+            })?;
+        let start = pos + 512;
+        let end = start
+            .checked_add(size)
+            .filter(|&e| e <= bytes.len())
+            .ok_or_else(|| {
+                Error::invalid(
+                    path,
+                    InvalidKind::Truncated,
+                    format!("tar member '{name}' ends past the file"),
+                )
+                .at_offset(pos as u64)
+            })?;
+        // Regular files only ('0' or NUL); PAX/GNU extension headers are skipped.
+        if matches!(header[156], b'0' | 0) {
+            if name.contains("..") || name.starts_with('/') {
+                return Err(Error::invalid(
+                    path,
+                    InvalidKind::PathTraversal,
+                    format!("tar member name '{name}'"),
+                ));
+            }
+            if out.insert(name.clone(), start..end).is_some() {
+                return Err(Error::invalid(
+                    path,
+                    InvalidKind::DuplicateKey,
+                    format!("tar member '{name}' appears twice"),
+                ));
+            }
+        }
+        pos = start + size.div_ceil(512) * 512;
+    }
+    Ok(out)
+}
+
+/// The pre-0.4 tar format: `storages` (count, then per storage a pickled
+/// `(key, location, storage_class)`, an i64 element count and the bytes,
+/// then a pickled list of storage views), `tensors` (count, then per tensor
+/// a pickled `(key, storage_key, type)`, i32 ndim, 4 pad bytes, sizes,
+/// strides and offset as i64) and `pickle` (the object, referring to tensor
+/// keys by persistent id).
+fn read_tar(path: &Path, file: &Arc<MmapFile>, permissive: bool) -> Result<TorchFile> {
+    let bytes = file.bytes();
+    let members = tar_members(path, bytes)?;
+    let member = |name: &str| {
+        members.get(name).cloned().ok_or_else(|| {
+            Error::invalid(
+                path,
+                InvalidKind::MalformedArchive,
+                format!("tar archive without a '{name}' member (not a torch checkpoint)"),
+            )
+        })
+    };
+    let mut host = TorchHost::new(PidStyle::Tar, false);
+    host.permissive = permissive;
+    let mut vm = Vm::new(Limits::default());
+    let malformed =
+        |what: &str| Error::invalid(path, InvalidKind::MalformedPickle, what.to_string());
+    let run_at = |vm: &mut Vm,
+                  host: &mut TorchHost,
+                  pos: &mut usize,
+                  end: usize,
+                  what: &str|
+     -> Result<Value> {
+        let data = bytes.get(*pos..end).unwrap_or(&[]);
+        let (v, used) = pickle::run(data, host, vm).map_err(|mut e| {
+            e.offset += *pos as u64;
+            pickle_error(path, what, e)
+        })?;
+        *pos += used;
+        Ok(v)
+    };
+    let read_i64 = |pos: &mut usize, end: usize| -> Result<i64> {
+        let b = bytes
+            .get(*pos..*pos + 8)
+            .filter(|_| *pos + 8 <= end)
+            .ok_or_else(|| {
+                Error::invalid(path, InvalidKind::Truncated, "record header").at_offset(*pos as u64)
+            })?;
+        *pos += 8;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(i64::from_le_bytes(a))
+    };
+
+    // storages
+    let r = member("storages")?;
+    let (mut pos, end) = (r.start, r.end);
+    let count = run_at(&mut vm, &mut host, &mut pos, end, "storages")?
+        .as_int()
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| malformed("storage count is not a count"))?;
+    let mut storages: Vec<StorageData> = Vec::new();
+    let mut keys: Vec<String> = Vec::new();
+    for _ in 0..count.min(1 << 20) {
+        let rec = run_at(&mut vm, &mut host, &mut pos, end, "storage record")?;
+        let items = vm
+            .seq(&rec)
+            .map(<[Value]>::to_vec)
+            .ok_or_else(|| malformed("storage record is not a tuple"))?;
+        let [key, _location, class] = items.as_slice() else {
+            return Err(malformed("storage record is not (key, location, class)"));
+        };
+        let dtype = match class {
+            Value::Global(g) => match host::storage_dtype(&g.1) {
+                Some(Some(d)) => d,
+                _ => {
+                    return Err(Error::invalid(
+                        path,
+                        InvalidKind::UnsupportedContent,
+                        format!("storage class {}.{}", g.0, g.1),
+                    ))
+                }
+            },
+            _ => return Err(malformed("storage record without a storage class")),
+        };
+        let numel = u64::try_from(read_i64(&mut pos, end)?)
+            .map_err(|_| malformed("negative storage size"))?;
+        let len = numel
+            .checked_mul(dtype.size() as u64)
+            .and_then(|l| usize::try_from(l).ok())
+            .filter(|&l| pos + l <= end)
+            .ok_or_else(|| {
+                Error::invalid(
+                    path,
+                    InvalidKind::Truncated,
+                    format!("storage of {numel} elements"),
+                )
+                .at_offset(pos as u64)
+            })?;
+        let key = key_name(key);
+        host.storages.push(host::StorageRef {
+            key: key.clone(),
+            dtype,
+            numel,
+        });
+        storages.push(StorageData::Mapped(Arc::clone(file), pos..pos + len));
+        keys.push(key);
+        pos += len;
+    }
+    let views = run_at(&mut vm, &mut host, &mut pos, end, "storage views")?;
+    for view in vm.seq(&views).map(<[Value]>::to_vec).unwrap_or_default() {
+        let v = vm.seq(&view).map(<[Value]>::to_vec).unwrap_or_default();
+        let [target, root, offset, numel] = v.as_slice() else {
+            return Err(malformed(
+                "storage view is not (target, root, offset, numel)",
+            ));
+        };
+        let root_idx = keys
+            .iter()
+            .position(|k| *k == key_name(root))
+            .ok_or_else(|| malformed("storage view of an unknown storage"))?;
+        let dtype = host.storages[root_idx].dtype;
+        let (off, n) = (offset.as_int().unwrap_or(-1), numel.as_int().unwrap_or(-1));
+        let (Ok(off), Ok(n)) = (usize::try_from(off), usize::try_from(n)) else {
+            return Err(malformed("storage view with a negative offset or size"));
+        };
+        let StorageData::Mapped(f, r) = &storages[root_idx] else {
+            continue;
+        };
+        let start = r.start + off * dtype.size();
+        let stop = start + n * dtype.size();
+        if stop > r.end {
+            return Err(Error::invalid(
+                path,
+                InvalidKind::OffsetOutOfBounds,
+                "storage view outside its storage",
+            ));
+        }
+        host.storages.push(host::StorageRef {
+            key: key_name(target),
+            dtype,
+            numel: n as u64,
+        });
+        storages.push(StorageData::Mapped(Arc::clone(f), start..stop));
+        keys.push(key_name(target));
+    }
+
+    // tensors
+    let r = member("tensors")?;
+    let (mut pos, end) = (r.start, r.end);
+    let count = run_at(&mut vm, &mut host, &mut pos, end, "tensors")?
+        .as_int()
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| malformed("tensor count is not a count"))?;
+    for _ in 0..count.min(1 << 20) {
+        let rec = run_at(&mut vm, &mut host, &mut pos, end, "tensor record")?;
+        let items = vm
+            .seq(&rec)
+            .map(<[Value]>::to_vec)
+            .ok_or_else(|| malformed("tensor record is not a tuple"))?;
+        let [key, storage_key, _ty] = items.as_slice() else {
+            return Err(malformed("tensor record is not (key, storage, type)"));
+        };
+        let storage = keys
+            .iter()
+            .position(|k| *k == key_name(storage_key))
+            .ok_or_else(|| {
+                Error::invalid(
+                    path,
+                    InvalidKind::MissingStorage,
+                    format!("tensor '{}' refers to an unknown storage", key_name(key)),
+                )
+            })?;
+        let ndim = read_i64(&mut pos, end)? & 0xffff_ffff; // i32 ndim + 4 padding bytes
+        if ndim > 64 {
+            return Err(Error::invalid(
+                path,
+                InvalidKind::LimitExceeded,
+                format!("tensor with {ndim} dimensions"),
+            ));
+        }
+        let mut dims = Vec::new();
+        for _ in 0..ndim * 2 + 1 {
+            dims.push(
+                u64::try_from(read_i64(&mut pos, end)?)
+                    .map_err(|_| malformed("negative size, stride or offset"))?,
+            );
+        }
+        let n = ndim as usize;
+        host.tar_tensors.insert(
+            key_name(key),
+            TensorRef {
+                storage,
+                dtype: host.storages[storage].dtype,
+                offset: dims[2 * n],
+                shape: dims[..n].to_vec(),
+                stride: dims[n..2 * n].to_vec(),
+            },
+        );
+    }
+
+    // the object
+    let r = member("pickle")?;
+    let (mut pos, end) = (r.start, r.end);
+    let root = run_at(&mut vm, &mut host, &mut pos, end, "pickle")?;
+    finish(
+        path,
+        TorchKind::LegacyTar,
         &vm,
         &host,
         &root,
