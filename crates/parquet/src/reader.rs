@@ -58,7 +58,7 @@ type GroupRows = Arc<Vec<Option<Vec<u8>>>>;
 type GroupEntry = ((usize, usize), GroupRows);
 
 /// Decoded row groups kept per file.
-const GROUP_CACHE: usize = 3;
+const GROUP_CACHE: usize = 2;
 
 impl Shared {
     /// The bytes of every row of row group `g` in root column `column`.

@@ -99,7 +99,7 @@ impl Codec {
 /// Parquet output options. `ParquetOptions::default()`: schema chosen
 /// automatically (chunked, or V2 when the tensors carry int8 quantization),
 /// zstd level 3, rows of [`crate::schema::DEFAULT_CHUNK_ELEMENTS`]
-/// elements, row groups of about 16 MiB.
+/// elements, row groups of about 8 MiB of values.
 #[derive(Debug, Clone)]
 pub struct ParquetOptions {
     /// Schema; `None` = chunked, or V2 when int8/uint8 tensors come with
@@ -109,7 +109,7 @@ pub struct ParquetOptions {
     pub codec: Codec,
     /// Elements per row (chunked schema).
     pub chunk_elements: usize,
-    /// Row group size target in bytes (before encoding).
+    /// Row group size in bytes of values (before encoding), chunked schema.
     pub row_group_bytes: usize,
 }
 
@@ -119,7 +119,7 @@ impl Default for ParquetOptions {
             schema: None,
             codec: Codec::Zstd(3),
             chunk_elements: crate::schema::DEFAULT_CHUNK_ELEMENTS,
-            row_group_bytes: 16 << 20,
+            row_group_bytes: 8 << 20,
         }
     }
 }
@@ -436,11 +436,12 @@ impl ParquetFile {
                 );
                 reporter.advance(data.len() as u64, u64::from(c + 1 == num_chunks));
                 summary.rows += 1;
-                if rows.bytes >= 8 << 20 {
+                // One row group per batch of about `row_group_bytes` of
+                // values: bounded memory when writing, and readers decode
+                // (and cache) small groups.
+                if rows.bytes >= self.options.row_group_bytes {
                     writer.write(&rows.take_batch(schema)?).map_err(pq_err)?;
-                    if writer.in_progress_size() >= self.options.row_group_bytes {
-                        writer.flush().map_err(pq_err)?;
-                    }
+                    writer.flush().map_err(pq_err)?;
                 }
             }
             if overflowed > 0 {
