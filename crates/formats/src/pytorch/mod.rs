@@ -796,7 +796,7 @@ fn finish(
     });
     match (&weights_key, vm.dict(root)) {
         (Some((key, value)), Some(entries)) => {
-            walk(path, vm, host, value, "", 0, &mut found)?;
+            found.walk(path, vm, host, value, "", 0)?;
             for (k, _) in entries {
                 let name = key_name(k);
                 if name != *key {
@@ -805,7 +805,7 @@ fn finish(
             }
         }
         _ => {
-            walk(path, vm, host, root, "", 0, &mut found)?;
+            found.walk(path, vm, host, root, "", 0)?;
             if let Some(entries) = vm.dict(root) {
                 for (k, v) in entries {
                     if !has_tensor(vm, host, v, 0) {
@@ -914,87 +914,62 @@ fn has_tensor(vm: &Vm, host: &TorchHost, v: &Value, depth: usize) -> bool {
     }
 }
 
-fn walk(
-    path: &Path,
-    vm: &Vm,
-    host: &TorchHost,
-    v: &Value,
-    prefix: &str,
-    depth: usize,
-    out: &mut Found,
-) -> Result<()> {
-    out.visits += 1;
-    if depth > MAX_DEPTH || out.visits > MAX_VISITS {
-        return Err(Error::invalid(
-            path,
-            InvalidKind::LimitExceeded,
-            format!("object tree deeper than {MAX_DEPTH} or larger than {MAX_VISITS} values"),
-        ));
-    }
-    let Value::Ref(idx) = v else { return Ok(()) };
-    match vm.arena.get(*idx) {
-        Some(Obj::Host(i)) => {
-            if matches!(host.objects.get(*i), Some(host::HostObj::Tensor(_))) {
-                out.tensors.push((prefix.to_string(), *i));
-            }
+impl Found {
+    /// Collects the tensors under `v`, naming them `prefix.key...`.
+    fn walk(
+        &mut self,
+        path: &Path,
+        vm: &Vm,
+        host: &TorchHost,
+        v: &Value,
+        prefix: &str,
+        depth: usize,
+    ) -> Result<()> {
+        self.visits += 1;
+        if depth > MAX_DEPTH || self.visits > MAX_VISITS {
+            return Err(Error::invalid(
+                path,
+                InvalidKind::LimitExceeded,
+                format!("object tree deeper than {MAX_DEPTH} or larger than {MAX_VISITS} values"),
+            ));
         }
-        Some(Obj::Dict(d)) => {
-            for (k, x) in d {
-                walk(
-                    path,
-                    vm,
-                    host,
-                    x,
-                    &join(prefix, &key_name(k)),
-                    depth + 1,
-                    out,
-                )?;
-            }
-        }
-        Some(Obj::List(l)) | Some(Obj::Tuple(l)) => {
-            for (i, x) in l.iter().enumerate() {
-                walk(
-                    path,
-                    vm,
-                    host,
-                    x,
-                    &join(prefix, &i.to_string()),
-                    depth + 1,
-                    out,
-                )?;
-            }
-        }
-        Some(Obj::Object { .. }) => {
-            let Some(state) = object_state(vm, v) else {
-                return Ok(());
-            };
-            let module_dicts = ["_parameters", "_buffers", "_modules"];
-            if state
-                .iter()
-                .any(|(k, _)| k.as_str().is_some_and(|k| module_dicts.contains(&k)))
-            {
-                // A pickled torch.nn.Module: its parameters, buffers and submodules.
-                for (k, x) in state {
-                    if k.as_str().is_some_and(|k| module_dicts.contains(&k)) {
-                        walk(path, vm, host, x, prefix, depth + 1, out)?;
-                    }
-                }
-            } else {
-                // A TorchScript object: attributes by name.
-                for (k, x) in state {
-                    walk(
-                        path,
-                        vm,
-                        host,
-                        x,
-                        &join(prefix, &key_name(k)),
-                        depth + 1,
-                        out,
-                    )?;
+        let mut children: Vec<(String, &Value)> = Vec::new();
+        match vm.obj(v) {
+            Some(Obj::Host(i)) => {
+                if matches!(host.objects.get(*i), Some(host::HostObj::Tensor(_))) {
+                    self.tensors.push((prefix.to_string(), *i));
                 }
             }
+            Some(Obj::Dict(d)) => {
+                children.extend(d.iter().map(|(k, x)| (join(prefix, &key_name(k)), x)))
+            }
+            Some(Obj::List(l)) | Some(Obj::Tuple(l)) => children.extend(
+                l.iter()
+                    .enumerate()
+                    .map(|(i, x)| (join(prefix, &i.to_string()), x)),
+            ),
+            Some(Obj::Object { .. }) => {
+                let state = object_state(vm, v).unwrap_or(&[]);
+                let module_dicts = ["_parameters", "_buffers", "_modules"];
+                let is_module = |k: &Value| k.as_str().is_some_and(|k| module_dicts.contains(&k));
+                if state.iter().any(|(k, _)| is_module(k)) {
+                    // A pickled torch.nn.Module: its parameters, buffers and submodules.
+                    children.extend(
+                        state
+                            .iter()
+                            .filter(|(k, _)| is_module(k))
+                            .map(|(_, x)| (prefix.to_string(), x)),
+                    );
+                } else {
+                    // A TorchScript object: attributes by name.
+                    children.extend(state.iter().map(|(k, x)| (join(prefix, &key_name(k)), x)));
+                }
+            }
+            _ => {}
         }
-        _ => {}
+        for (name, x) in children {
+            self.walk(path, vm, host, x, &name, depth + 1)?;
+        }
+        Ok(())
     }
-    Ok(())
 }
