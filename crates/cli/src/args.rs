@@ -20,6 +20,32 @@ pub enum Command {
     Convert(Box<ConvertArgs>),
     /// Show what a model holds: format, architecture, tensors, dtypes, sizes.
     Inspect(InspectArgs),
+    /// Compare two models tensor by tensor (bit-exactness, max error, RMSE, cosine, SNR).
+    Verify(VerifyArgs),
+}
+
+/// `modelconv verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The original model (path or cached hub id).
+    pub source: String,
+    /// The converted model.
+    pub output: String,
+    /// Require every tensor to be bit-exact (the default when no threshold is given).
+    #[arg(long)]
+    pub exact: bool,
+    /// Lowest acceptable cosine similarity per tensor (e.g. 0.999).
+    #[arg(long)]
+    pub min_cosine: Option<f64>,
+    /// Highest acceptable RMSE per tensor.
+    #[arg(long)]
+    pub max_rmse: Option<f64>,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// List every tensor, not only the failing ones.
+    #[arg(long)]
+    pub tensors: bool,
 }
 
 /// `modelconv convert`.
@@ -59,6 +85,10 @@ pub struct ConvertArgs {
     /// zstd level, 1..=22 (default 3).
     #[arg(long)]
     pub compression_level: Option<i32>,
+    /// After writing, compare every tensor with the source (bit-exact for lossless conversions,
+    /// cosine >= 0.99 when casting or quantizing); exit code 4 if that fails.
+    #[arg(long)]
+    pub validate: bool,
     /// Write into a non-empty output directory, removing weight files the new output makes stale.
     #[arg(long)]
     pub overwrite: bool,

@@ -95,12 +95,50 @@ fn options(args: &ConvertArgs) -> modelconv::Result<ConvertOptions> {
     })
 }
 
+/// Compares the output with the source: bit-exact when nothing was cast or
+/// quantized, else cosine >= 0.99 per tensor.
+fn validate(
+    args: &ConvertArgs,
+    opts: &ConvertOptions,
+    report: &mut ConversionReport,
+) -> modelconv::Result<()> {
+    if !args.dst.exists() {
+        report
+            .warnings
+            .push("--validate: the output is sharded beside a file name; verify the shards' directory instead".into());
+        return Ok(());
+    }
+    let lossless = report.tensors_cast == 0 && opts.quantize.is_none();
+    let vopts = modelconv::VerifyOptions {
+        exact: lossless,
+        min_cosine: if lossless { None } else { Some(0.99) },
+        max_rmse: None,
+    };
+    let dst = args.dst.to_string_lossy();
+    let mut v = modelconv::verify(&args.src, &dst, &vopts)?;
+    // Keep the report small: only failing tensors are listed.
+    v.tensors.retain(|t| !t.passed);
+    if !v.passed {
+        report.success = false;
+        report.error_message = Some(
+            "validation failed: the output differs from the source beyond the thresholds".into(),
+        );
+    }
+    report.validation = Some(v);
+    Ok(())
+}
+
 /// Runs the subcommand.
 pub fn run(args: ConvertArgs) -> Result<()> {
     let start = Instant::now();
     let bar = Bar::new(args.quiet || args.json);
-    let result =
-        options(&args).and_then(|opts| modelconv::convert(&args.src, &args.dst, &opts, &bar));
+    let result = options(&args).and_then(|opts| {
+        let mut report = modelconv::convert(&args.src, &args.dst, &opts, &bar)?;
+        if args.validate {
+            validate(&args, &opts, &mut report)?;
+        }
+        Ok(report)
+    });
     let mut out = String::new();
     let outcome = match result {
         Ok(report) => {
@@ -108,8 +146,18 @@ pub fn run(args: ConvertArgs) -> Result<()> {
                 outln!(out, "{}", serde_json::to_string_pretty(&report)?);
             } else if !args.quiet {
                 print_summary(&mut out, &report);
+                if let Some(v) = &report.validation {
+                    crate::verify::summarize(&mut out, v, false);
+                }
             }
-            Ok(())
+            match &report.validation {
+                Some(v) if !v.passed => Err(crate::VerificationFailed(format!(
+                    "{} tensors differ beyond the thresholds",
+                    v.tensors.len() + v.missing.len() + v.extra.len()
+                ))
+                .into()),
+                _ => Ok(()),
+            }
         }
         Err(err) => {
             if args.json {

@@ -2,7 +2,8 @@
 //!
 //! Exit codes: 0 success; 1 bad input or options (the user can fix it);
 //! 2 command-line usage error; 3 environment failure (I/O, disk full,
-//! permissions); 70 internal error (a bug: please report it).
+//! permissions); 4 verification failed (`verify`, `convert --validate`);
+//! 70 internal error (a bug: please report it).
 
 /// Appends a line to a `String` buffer (output is written once, by [`emit`]).
 macro_rules! outln {
@@ -17,6 +18,7 @@ mod convert;
 mod inspect;
 mod progress;
 mod units;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -29,11 +31,29 @@ use crate::args::{Cli, Command};
 pub const EXIT_USER: u8 = 1;
 /// Exit code for environment failures (I/O, disk full).
 pub const EXIT_ENV: u8 = 3;
+/// Exit code when a verification fails.
+pub const EXIT_VERIFY: u8 = 4;
+
+/// A verification that ran and failed (exit code [`EXIT_VERIFY`]).
+#[derive(Debug)]
+pub struct VerificationFailed(pub String);
+
+impl std::fmt::Display for VerificationFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "verification failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for VerificationFailed {}
+
 /// Exit code for internal errors.
 pub const EXIT_INTERNAL: u8 = 70;
 
 /// Maps a library error to the process exit code.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
+    if err.downcast_ref::<VerificationFailed>().is_some() {
+        return EXIT_VERIFY;
+    }
     match err.downcast_ref::<Error>().map(Error::category) {
         Some(Category::User) => EXIT_USER,
         Some(Category::Environment) => EXIT_ENV,
@@ -57,6 +77,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Convert(args) => convert::run(*args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Verify(args) => verify::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -258,6 +258,9 @@ pub struct ConversionReport {
     pub warnings: Vec<String>,
     /// Chunks kept from an interrupted run (`--resume`).
     pub resumed_chunks: u64,
+    /// Tensor-by-tensor comparison with the source (`--validate`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation: Option<crate::verify::VerifyReport>,
 }
 
 impl ConversionReport {
@@ -554,5 +557,6 @@ pub fn convert(
         },
         warnings,
         resumed_chunks: written.chunks_kept,
+        validation: None,
     })
 }

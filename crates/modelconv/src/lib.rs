@@ -11,6 +11,7 @@ pub mod glob;
 pub mod inspect;
 pub mod loader;
 pub mod source;
+pub mod verify;
 
 pub use convert::{convert, ConversionReport, ConvertOptions, Format, QuantizeOptions};
 pub use inspect::{inspect, InspectReport};
@@ -22,3 +23,4 @@ pub use modelconv_core::quant::Scheme;
 pub use modelconv_core::{Category, DType, Error, Result};
 pub use modelconv_formats::hf::parse_size;
 pub use modelconv_parquet::{Codec, ParquetOptions, SchemaVersion};
+pub use verify::{verify, VerifyOptions, VerifyReport};

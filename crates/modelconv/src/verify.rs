@@ -1,0 +1,227 @@
+//! `verify`: compares two models tensor by tensor.
+//!
+//! Tensors pair up by name. For each pair: shapes, bit-exactness (same
+//! dtype and bytes), and on the f32 values (cast, or dequantized for int8
+//! with scales) the max absolute error, RMSE, cosine similarity and SNR,
+//! accumulated in f64. NaNs must sit at the same positions; ±Inf must match.
+//! Thresholds decide `passed`. One tensor pair is in memory at a time.
+
+use serde::Serialize;
+
+use crate::loader::WeightLoader;
+use crate::Result;
+
+/// Pass criteria. `VerifyOptions::default()`: every tensor bit-exact.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// Require identical dtypes and bytes for every tensor.
+    pub exact: bool,
+    /// Lowest acceptable cosine similarity per tensor.
+    pub min_cosine: Option<f64>,
+    /// Highest acceptable RMSE per tensor.
+    pub max_rmse: Option<f64>,
+}
+
+impl VerifyOptions {
+    fn effective_exact(&self) -> bool {
+        self.exact || (self.min_cosine.is_none() && self.max_rmse.is_none())
+    }
+}
+
+/// One tensor pair.
+#[derive(Debug, Clone, Serialize)]
+pub struct TensorDiff {
+    /// Tensor name.
+    pub name: String,
+    /// Dtype in the source and the output.
+    pub dtypes: (String, String),
+    /// Shape in the source and the output.
+    pub shapes: (Vec<usize>, Vec<usize>),
+    /// Same dtype and same bytes.
+    pub bit_exact: bool,
+    /// Largest |a − b| over finite values.
+    pub max_abs_error: f64,
+    /// Root mean square error.
+    pub rmse: f64,
+    /// Cosine similarity (1 for two all-zero tensors).
+    pub cosine: f64,
+    /// Signal-to-noise ratio in dB (infinite when equal).
+    pub snr_db: f64,
+    /// Passed the thresholds.
+    pub passed: bool,
+    /// Why it failed, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// The whole comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// Every compared tensor passed and none is missing.
+    pub passed: bool,
+    /// Tensors compared.
+    pub compared: usize,
+    /// Of those, bit-exact.
+    pub bit_exact: usize,
+    /// Lowest cosine over all tensors.
+    pub min_cosine: f64,
+    /// Highest RMSE over all tensors.
+    pub max_rmse: f64,
+    /// Highest absolute error over all tensors.
+    pub max_abs_error: f64,
+    /// Source tensors absent from the output.
+    pub missing: Vec<String>,
+    /// Output tensors absent from the source (quantization companions
+    /// `*_scale` / `*_zero_point` of a compared tensor are not listed).
+    pub extra: Vec<String>,
+    /// Per-tensor results, in source order.
+    pub tensors: Vec<TensorDiff>,
+}
+
+/// Metrics of two equally long value slices.
+pub fn metrics(a: &[f32], b: &[f32]) -> std::result::Result<(f64, f64, f64, f64), String> {
+    let (mut max_abs, mut err2, mut dot, mut na, mut nb) = (0f64, 0f64, 0f64, 0f64, 0f64);
+    let mut n = 0usize;
+    for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
+        if x.is_nan() || y.is_nan() {
+            if x.is_nan() != y.is_nan() {
+                return Err(format!("NaN at element {i} in only one of them"));
+            }
+            continue;
+        }
+        if x.is_infinite() || y.is_infinite() {
+            if x != y {
+                return Err(format!("element {i}: {x} vs {y}"));
+            }
+            continue;
+        }
+        let (x, y) = (f64::from(x), f64::from(y));
+        let d = x - y;
+        max_abs = max_abs.max(d.abs());
+        err2 += d * d;
+        dot += x * y;
+        na += x * x;
+        nb += y * y;
+        n += 1;
+    }
+    let rmse = if n > 0 { (err2 / n as f64).sqrt() } else { 0.0 };
+    let cosine = if na == 0.0 && nb == 0.0 {
+        1.0
+    } else if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na.sqrt() * nb.sqrt())
+    };
+    let snr_db = if err2 == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (na / err2).log10()
+    };
+    Ok((max_abs, rmse, cosine, snr_db))
+}
+
+/// Compares `source` and `output` (paths or hub ids).
+pub fn verify(source: &str, output: &str, opts: &VerifyOptions) -> Result<VerifyReport> {
+    let a = WeightLoader::open(source)?;
+    let b = WeightLoader::open(output)?;
+    let exact = opts.effective_exact();
+    let mut report = VerifyReport {
+        passed: true,
+        compared: 0,
+        bit_exact: 0,
+        min_cosine: 1.0,
+        max_rmse: 0.0,
+        max_abs_error: 0.0,
+        missing: Vec::new(),
+        extra: Vec::new(),
+        tensors: Vec::new(),
+    };
+    for info in a.tensors() {
+        let name = &info.name;
+        if !b.contains(name) {
+            report.missing.push(name.clone());
+            continue;
+        }
+        let other = b.info(name)?;
+        let mut diff = TensorDiff {
+            name: name.clone(),
+            dtypes: (info.dtype.name().into(), other.dtype.name().into()),
+            shapes: (info.shape.clone(), other.shape.clone()),
+            bit_exact: false,
+            max_abs_error: 0.0,
+            rmse: 0.0,
+            cosine: 1.0,
+            snr_db: f64::INFINITY,
+            passed: true,
+            problem: None,
+        };
+        report.compared += 1;
+        if info.shape != other.shape {
+            diff.passed = false;
+            diff.problem = Some("shapes differ".into());
+        } else {
+            diff.bit_exact = info.dtype == other.dtype && a.get(name)? == b.get(name)?;
+            if !diff.bit_exact {
+                match metrics(&a.get_f32(name)?, &b.get_f32(name)?) {
+                    Ok((m, r, c, s)) => {
+                        diff.max_abs_error = m;
+                        diff.rmse = r;
+                        diff.cosine = c;
+                        diff.snr_db = s;
+                    }
+                    Err(p) => {
+                        diff.passed = false;
+                        diff.problem = Some(p);
+                    }
+                }
+            }
+            if diff.passed {
+                if exact && !diff.bit_exact {
+                    diff.passed = false;
+                    diff.problem = Some("not bit-exact".into());
+                } else if opts.min_cosine.is_some_and(|m| diff.cosine < m) {
+                    diff.passed = false;
+                    diff.problem = Some(format!("cosine {:.6} below the threshold", diff.cosine));
+                } else if opts.max_rmse.is_some_and(|m| diff.rmse > m) {
+                    diff.passed = false;
+                    diff.problem = Some(format!("RMSE {:.3e} above the threshold", diff.rmse));
+                }
+            }
+        }
+        report.bit_exact += usize::from(diff.bit_exact);
+        report.min_cosine = report.min_cosine.min(diff.cosine);
+        report.max_rmse = report.max_rmse.max(diff.rmse);
+        report.max_abs_error = report.max_abs_error.max(diff.max_abs_error);
+        report.passed &= diff.passed;
+        report.tensors.push(diff);
+    }
+    for info in b.tensors() {
+        let n = &info.name;
+        let companion = ["_scale", "_zero_point", ".scale", ".zero_point"]
+            .iter()
+            .any(|s| n.strip_suffix(s).is_some_and(|base| a.contains(base)));
+        if !a.contains(n) && !companion {
+            report.extra.push(n.clone());
+        }
+    }
+    report.passed &= report.missing.is_empty() && report.extra.is_empty();
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::metrics;
+
+    #[test]
+    fn metric_definitions() {
+        let (m, r, c, s) = metrics(&[1.0, 2.0, 2.0], &[1.0, 2.0, 3.0]).unwrap_or_default();
+        assert_eq!(m, 1.0);
+        assert!((r - (1.0f64 / 3.0).sqrt()).abs() < 1e-12);
+        assert!((c - 11.0 / (3.0 * 14f64.sqrt())).abs() < 1e-12);
+        assert!((s - 10.0 * 9f64.log10()).abs() < 1e-12);
+        assert!(metrics(&[f32::NAN], &[1.0]).is_err());
+        assert!(metrics(&[f32::NAN, 1.0], &[f32::NAN, 1.0]).is_ok());
+        let (_, _, c, s) = metrics(&[0.0; 3], &[0.0; 3]).unwrap_or_default();
+        assert_eq!((c, s), (1.0, f64::INFINITY));
+    }
+}
