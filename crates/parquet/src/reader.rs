@@ -421,56 +421,68 @@ pub fn read_file(path: &Path) -> Result<ParquetWeights> {
     // Chunked: the tensor being assembled from consecutive rows.
     let mut open: Option<(TensorInfo, Vec<u64>, i32)> = None;
     let mut row_index = 0u64;
-    let finish_chunked =
-        |info: TensorInfo, rows: Vec<u64>, tensors: &mut Vec<Tensor>| -> Result<()> {
-            let nbytes = info.checked_nbytes().ok_or_else(|| {
-                bad(path, InvalidKind::BadShape, "shape overflows").with_tensor(&info.name)
-            })?;
-            let esz = info.dtype.size();
-            let column = match TYPED.iter().find(|(_, d)| *d == info.dtype) {
-                Some((n, _)) => column_index(&meta, n),
-                None => column_index(&meta, "data"),
-            }
-            .ok_or_else(|| {
-                bad(
-                    path,
-                    InvalidKind::HeaderNotObject,
-                    format!("no data column for {}", info.dtype),
-                )
-                .with_tensor(&info.name)
-            })?;
-            let chunk_bytes = match chunk_elements {
-                Some(c) if rows.len() > 1 => c * esz,
-                _ => nbytes.div_ceil(rows.len().max(1)).max(esz),
-            };
-            if rows.len() > 1
-                && chunk_bytes
-                    .checked_mul(rows.len() - 1)
-                    .is_none_or(|b| b >= nbytes.max(1))
-            {
-                return Err(bad(
-                    path,
-                    InvalidKind::SizeMismatch,
-                    format!("{} chunks do not fit {nbytes} bytes", rows.len()),
-                )
-                .with_tensor(&info.name));
-            }
-            let source = ChunkedSource {
-                shared: Arc::clone(&shared),
-                name: info.name.clone(),
-                column,
-                esz,
-                rows,
-                chunk_bytes: chunk_bytes.max(1),
-                len: nbytes,
-            };
-            tensors.push(Tensor {
-                info,
-                source: Arc::new(source),
-                file: path.to_path_buf(),
-            });
-            Ok(())
+    // A tensor's rows are complete: check the count, build its source.
+    let finish_chunked = |info: TensorInfo,
+                          rows: Vec<u64>,
+                          num_chunks: i32,
+                          tensors: &mut Vec<Tensor>|
+     -> Result<()> {
+        if rows.len() != num_chunks as usize {
+            return Err(bad(
+                path,
+                InvalidKind::Truncated,
+                format!("{} of {num_chunks} chunks", rows.len()),
+            )
+            .with_tensor(&info.name));
+        }
+        let nbytes = info.checked_nbytes().ok_or_else(|| {
+            bad(path, InvalidKind::BadShape, "shape overflows").with_tensor(&info.name)
+        })?;
+        let esz = info.dtype.size();
+        let column = match TYPED.iter().find(|(_, d)| *d == info.dtype) {
+            Some((n, _)) => column_index(&meta, n),
+            None => column_index(&meta, "data"),
+        }
+        .ok_or_else(|| {
+            bad(
+                path,
+                InvalidKind::HeaderNotObject,
+                format!("no data column for {}", info.dtype),
+            )
+            .with_tensor(&info.name)
+        })?;
+        let chunk_bytes = match chunk_elements {
+            Some(c) if rows.len() > 1 => c * esz,
+            _ => nbytes.div_ceil(rows.len().max(1)).max(esz),
         };
+        if rows.len() > 1
+            && chunk_bytes
+                .checked_mul(rows.len() - 1)
+                .is_none_or(|b| b >= nbytes.max(1))
+        {
+            return Err(bad(
+                path,
+                InvalidKind::SizeMismatch,
+                format!("{} chunks do not fit {nbytes} bytes", rows.len()),
+            )
+            .with_tensor(&info.name));
+        }
+        let source = ChunkedSource {
+            shared: Arc::clone(&shared),
+            name: info.name.clone(),
+            column,
+            esz,
+            rows,
+            chunk_bytes: chunk_bytes.max(1),
+            len: nbytes,
+        };
+        tensors.push(Tensor {
+            info,
+            source: Arc::new(source),
+            file: path.to_path_buf(),
+        });
+        Ok(())
+    };
 
     for batch in reader {
         let batch = batch.map_err(|e| bad(path, InvalidKind::MalformedArchive, e.to_string()))?;
@@ -564,15 +576,7 @@ pub fn read_file(path: &Path) -> Result<ParquetWeights> {
                         }
                         _ => {
                             if let Some((o, rows, n)) = open.take() {
-                                if rows.len() != n as usize {
-                                    return Err(bad(
-                                        path,
-                                        InvalidKind::Truncated,
-                                        format!("{} of {n} chunks", rows.len()),
-                                    )
-                                    .with_tensor(&o.name));
-                                }
-                                finish_chunked(o, rows, &mut tensors)?;
+                                finish_chunked(o, rows, n, &mut tensors)?;
                             }
                             if chunk != 0 || num < 1 {
                                 return Err(bad(
@@ -615,15 +619,7 @@ pub fn read_file(path: &Path) -> Result<ParquetWeights> {
         row_index += batch.num_rows() as u64;
     }
     if let Some((o, rows, n)) = open.take() {
-        if rows.len() != n as usize {
-            return Err(bad(
-                path,
-                InvalidKind::Truncated,
-                format!("{} of {n} chunks", rows.len()),
-            )
-            .with_tensor(&o.name));
-        }
-        finish_chunked(o, rows, &mut tensors)?;
+        finish_chunked(o, rows, n, &mut tensors)?;
     }
     let mut names = std::collections::HashSet::new();
     for t in &tensors {
