@@ -31,6 +31,8 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
 REPS="${REPS:-5}"
 OUT_DIR="$REPO/bench/out"
 SCRATCH="${BENCH_SCRATCH:-$OUT_DIR/scratch}"
@@ -52,24 +54,12 @@ else
     fi
 fi
 
-echo "== building release binary" >&2
-cargo build --release -p modelconv-cli >&2
-BIN="$REPO/target/release/modelconv"
+bench_binary
 
 echo "== fetching all-MiniLM-L6-v2" >&2
 MINILM="$("$REPO/scripts/fetch-minilm")"
 
-# Peak RSS: GNU time if available (installed on demand when running as root),
-# otherwise getrusage(RUSAGE_CHILDREN) from a Python wrapper process.
-RSS_TOOL=rusage
-if [[ "${BENCH_FORCE_RUSAGE:-0}" != 1 ]]; then
-    if [[ ! -x /usr/bin/time && "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
-        echo "note: /usr/bin/time is missing; installing the 'time' package with apt-get" >&2
-        (apt-get update -qq && apt-get install -y -qq time) >&2 || echo "note: apt-get install time failed" >&2
-    fi
-    [[ -x /usr/bin/time ]] && RSS_TOOL=gnu-time
-fi
-[[ "$RSS_TOOL" == rusage ]] && echo "note: peak RSS from getrusage(RUSAGE_CHILDREN) (/usr/bin/time unavailable or BENCH_FORCE_RUSAGE=1)" >&2
+bench_rss_tool
 
 mkdir -p "$OUT_DIR" "$SCRATCH"
 
@@ -110,6 +100,8 @@ import json, os, platform, shutil, statistics, subprocess, sys, tempfile, time
 
 BIN, INPUT, SCRATCH, REPS, RSS_TOOL, JSON_OUT, PY, REPO, MINILM = sys.argv[1:]
 REPS = int(REPS)
+sys.path.insert(0, os.path.join(REPO, "bench"))
+import timing  # noqa: E402  (bench/timing.py)
 MIB = 1 << 20
 SRC = os.path.join(INPUT, "pytorch_model.bin")
 
@@ -125,12 +117,6 @@ commands = {
     # Context only: Python's fixed start-up cost (interpreter + torch + safetensors imports).
     "py-import": [PY, "-c", "import torch, safetensors.torch"],
 }
-RUSAGE_WRAPPER = (
-    "import resource, subprocess, sys\n"
-    "rc = subprocess.call(sys.argv[1:])\n"
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
-    "sys.exit(rc)\n"
-)
 
 
 def remove(path):
@@ -144,35 +130,11 @@ def run_once(name):
     out = outputs.get(name)
     if out:
         remove(out)  # every run writes a fresh output (a fresh directory for modelconv)
-    fd, rss_file = tempfile.mkstemp(dir=SCRATCH, suffix=".rss")
-    os.close(fd)
-    try:
-        if RSS_TOOL == "gnu-time":
-            cmd = ["/usr/bin/time", "-f", "%M", "-o", rss_file] + commands[name]
-            t0 = time.perf_counter()
-            proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            wall = time.perf_counter() - t0
-            rss_text = open(rss_file).read().strip().splitlines()[-1]
-        else:
-            cmd = [sys.executable, "-c", RUSAGE_WRAPPER] + commands[name]
-            t0 = time.perf_counter()
-            proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            wall = time.perf_counter() - t0
-            rss_text = proc.stderr.decode().strip().splitlines()[-1]
-    finally:
-        os.unlink(rss_file)
-    if proc.returncode != 0:
-        sys.exit(f"{name} failed with exit code {proc.returncode}:\n{proc.stderr.decode()}")
-    return wall, int(rss_text) * 1024  # both report KiB
+    return timing.measure(commands[name], SCRATCH, RSS_TOOL, name)
 
 
-runs = {name: [] for name in commands}
 # One untimed round so binaries and Python modules are in the page cache too.
-for name in commands:
-    run_once(name)
-for _ in range(REPS):
-    for name in commands:  # interleaved, so drift hits every method alike
-        runs[name].append(run_once(name))
+runs = timing.interleaved(list(commands), run_once, REPS)
 
 # Correctness: modelconv's output holds exactly torch's tensors (names, dtypes,
 # shapes, bytes); both are also compared with the original model.safetensors.
@@ -204,17 +166,7 @@ with open(mc_st, "rb") as a, open(outputs["python"], "rb") as b:
     identical = a.read() == b.read()
 mc_meta, py_meta = metadata(mc_st), metadata(outputs["python"])
 
-res = {}
-for name, rr in runs.items():
-    times = [t for t, _ in rr]
-    rss = [r for _, r in rr]
-    res[name] = {
-        "times_sec": times,
-        "median_sec": statistics.median(times),
-        "min_sec": min(times),
-        "peak_rss_bytes": max(rss),
-        "rss_bytes": rss,
-    }
+res = timing.summarize(runs)
 
 mc, cp, py = res["modelconv"], res["cp+sync"], res["python"]
 r_floor = mc["median_sec"] / cp["median_sec"]

@@ -30,6 +30,8 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
 REPS="${REPS:-5}"
 OUT_DIR="$REPO/bench/out"
 SCRATCH="${BENCH_SCRATCH:-$OUT_DIR/scratch-parquet}"
@@ -38,29 +40,12 @@ if [[ -x "$REPO/.venv/bin/python" ]]; then PY="$REPO/.venv/bin/python"; else PY=
 "$PY" -c "import numpy, safetensors, pyarrow" || { echo "error: $PY needs numpy, safetensors and pyarrow" >&2; exit 1; }
 command -v zstd >/dev/null || { echo "error: the zstd CLI is needed (apt-get install zstd)" >&2; exit 1; }
 
-if [[ -n "${MODELCONV_BIN:-}" ]]; then
-    BIN="$MODELCONV_BIN"
-    echo "== using MODELCONV_BIN=$BIN (no build)" >&2
-else
-    echo "== building release binary" >&2
-    cargo build --release -p modelconv-cli >&2
-    BIN="$REPO/target/release/modelconv"
-fi
+bench_binary
 
 echo "== fetching all-MiniLM-L6-v2" >&2
 MINILM="$("$REPO/scripts/fetch-minilm")"
 
-# Peak RSS: GNU time if available (installed on demand when running as root),
-# otherwise getrusage(RUSAGE_CHILDREN) from a Python wrapper process.
-RSS_TOOL=rusage
-if [[ "${BENCH_FORCE_RUSAGE:-0}" != 1 ]]; then
-    if [[ ! -x /usr/bin/time && "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
-        echo "note: /usr/bin/time is missing; installing the 'time' package with apt-get" >&2
-        (apt-get update -qq && apt-get install -y -qq time) >&2 || echo "note: apt-get install time failed" >&2
-    fi
-    [[ -x /usr/bin/time ]] && RSS_TOOL=gnu-time
-fi
-[[ "$RSS_TOOL" == rusage ]] && echo "note: peak RSS from getrusage(RUSAGE_CHILDREN) (/usr/bin/time unavailable or BENCH_FORCE_RUSAGE=1)" >&2
+bench_rss_tool
 
 rm -rf "$SCRATCH"
 mkdir -p "$OUT_DIR" "$SCRATCH"
