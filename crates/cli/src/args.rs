@@ -22,6 +22,50 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Compare two models tensor by tensor (bit-exactness, max error, RMSE, cosine, SNR).
     Verify(VerifyArgs),
+    /// Create a complete checkpoint with generated values from a config.json (or mirror a model's tensors).
+    Fake(FakeArgs),
+}
+
+/// `modelconv fake`.
+#[derive(Debug, Args)]
+pub struct FakeArgs {
+    /// A config.json (or a directory holding one) of a known family, or an existing model whose
+    /// tensor list is mirrored with new values.
+    pub source: String,
+    /// Output directory (safetensors + config.json) or a .safetensors file.
+    pub output: std::path::PathBuf,
+    /// Value distribution: normal (default, std 0.02), uniform (±0.02) or zeros. Norm weights are
+    /// ones and biases zeros unless zeros.
+    #[arg(long, default_value = "normal")]
+    pub init: String,
+    /// Standard deviation (normal) or bound (uniform).
+    #[arg(long, default_value_t = 0.02)]
+    pub scale: f32,
+    /// Random seed: the same seed gives the same bytes.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Float dtype of the weights: f32 (default), f16, bf16 (mirroring keeps each tensor's dtype
+    /// unless this is given).
+    #[arg(long)]
+    pub dtype: Option<String>,
+    /// Override one tensor's shape, e.g. 'lm_head.weight=100,64'. Repeatable.
+    #[arg(long = "shape", value_name = "NAME=D0,D1")]
+    pub shapes: Vec<String>,
+    /// Force the model family instead of detecting it from config.json.
+    #[arg(long, default_value = "auto")]
+    pub model_type: String,
+    /// Split into shards of at most this many bytes (e.g. 2GB).
+    #[arg(long)]
+    pub max_shard_size: Option<String>,
+    /// Write into a non-empty output directory.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Print a machine-readable JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar and no summary.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// `modelconv verify`.
@@ -85,6 +129,23 @@ pub struct ConvertArgs {
     /// zstd level, 1..=22 (default 3).
     #[arg(long)]
     pub compression_level: Option<i32>,
+    /// Model family: auto (default: detect from config.json, GGUF metadata or tensor names), or
+    /// bert, clip, whisper, llama, mistral, qwen2, gemma, minicpm.
+    #[arg(long, default_value = "auto")]
+    pub model_type: String,
+    /// Extract a sub-model: vision or text (CLIP, with its projection), encoder (Whisper).
+    #[arg(long)]
+    pub component: Option<String>,
+    /// Output tensor names: hf (Hugging Face, default) or seeds (the seeds' Whisper names; the
+    /// default for Whisper in the seeds' Parquet layout).
+    #[arg(long)]
+    pub key_map: Option<String>,
+    /// Fold MiniCPM muP scales (scale_emb, scale_depth, dim_model_base) into a plain LLaMA checkpoint.
+    #[arg(long)]
+    pub mup_to_llama: bool,
+    /// Do not write metadata.json into directory outputs.
+    #[arg(long)]
+    pub no_metadata: bool,
     /// After writing, compare every tensor with the source (bit-exact for lossless conversions,
     /// cosine >= 0.99 when casting or quantizing); exit code 4 if that fails.
     #[arg(long)]

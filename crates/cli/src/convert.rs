@@ -41,9 +41,33 @@ fn quantize(args: &ConvertArgs) -> modelconv::Result<Option<modelconv::QuantizeO
     }
 }
 
+/// Parses `--model-type` (`auto` = detect).
+pub fn model_type(s: &str) -> modelconv::Result<Option<modelconv::arch::Family>> {
+    if s.eq_ignore_ascii_case("auto") {
+        Ok(None)
+    } else {
+        modelconv::arch::Family::parse(s).map(Some)
+    }
+}
+
 fn options(args: &ConvertArgs) -> modelconv::Result<ConvertOptions> {
     let quantize = quantize(args)?;
     Ok(ConvertOptions {
+        family: modelconv::FamilyOptions {
+            model_type: model_type(&args.model_type)?,
+            component: args
+                .component
+                .as_deref()
+                .map(modelconv::arch::Component::parse)
+                .transpose()?,
+            key_map: args
+                .key_map
+                .as_deref()
+                .map(modelconv::arch::KeyMap::parse)
+                .transpose()?,
+            mup_to_llama: args.mup_to_llama,
+            no_metadata: args.no_metadata,
+        },
         quantize,
         to: args.to.as_deref().map(Format::parse).transpose()?,
         dtype: match args.dtype.as_deref() {
@@ -172,7 +196,8 @@ pub fn run(args: ConvertArgs) -> Result<()> {
     outcome
 }
 
-fn print_summary(out: &mut String, r: &ConversionReport) {
+/// Prints the human summary of a conversion.
+pub fn print_summary(out: &mut String, r: &ConversionReport) {
     outln!(
         out,
         "converted {} ({}, {} tensors, {} parameters) -> {} ({})",
@@ -183,6 +208,9 @@ fn print_summary(out: &mut String, r: &ConversionReport) {
         r.output.display(),
         r.output_format
     );
+    if let Some(f) = &r.family {
+        outln!(out, "  family:  {}", f.detection.reason);
+    }
     let dtypes: Vec<String> = r.dtypes.iter().map(|(d, n)| format!("{d}: {n}")).collect();
     outln!(
         out,

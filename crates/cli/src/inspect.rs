@@ -25,6 +25,29 @@ pub fn run(args: InspectArgs) -> Result<()> {
     outln!(out, "source:       {}", report.source);
     outln!(out, "format:       {}", report.format);
     outln!(out, "architecture: {arch}");
+    outln!(out, "family:       {}", report.detection.reason);
+    if !report.components.is_empty() {
+        let c: Vec<&str> = report.components.iter().map(|c| c.name()).collect();
+        outln!(out, "components:   {} (--component)", c.join(", "));
+    }
+    if let Some(st) = &report.sentence_transformers {
+        outln!(
+            out,
+            "sentence-transformers: pooling {}, normalize {}, max_seq_length {}",
+            st.pooling_mode.as_deref().unwrap_or("?"),
+            st.normalize,
+            st.max_seq_length
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "?".into())
+        );
+    }
+    if !report.family_summary.is_empty() {
+        outln!(
+            out,
+            "config:       {}",
+            serde_json::Value::Object(report.family_summary.clone())
+        );
+    }
     outln!(out, "tensors:      {}", report.tensor_count);
     outln!(
         out,

@@ -15,6 +15,7 @@ macro_rules! outln {
 
 mod args;
 mod convert;
+mod fake;
 mod inspect;
 mod progress;
 mod units;
@@ -78,6 +79,7 @@ fn main() -> ExitCode {
         Command::Convert(args) => convert::run(*args),
         Command::Inspect(args) => inspect::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Fake(args) => fake::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

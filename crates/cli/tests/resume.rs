@@ -64,6 +64,7 @@ fn kill_after(src: &str, dst: &Path, journal: &Path, lines: usize) {
         .args(args(src, dst.to_str().unwrap()))
         .arg("--quiet")
         .env("MODELCONV_TEST_CHUNK_DELAY_MS", "25")
+        .env("SOURCE_DATE_EPOCH", "1700000000")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -180,6 +181,7 @@ fn resume_of_a_single_file_output() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_modelconv"))
         .args(with(&resumed, &[]))
         .env("MODELCONV_TEST_CHUNK_DELAY_MS", "25")
+        .env("SOURCE_DATE_EPOCH", "1700000000")
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -17,6 +17,7 @@ pub mod model;
 pub mod progress;
 pub mod quant;
 pub mod tensor;
+pub mod timestamp;
 
 pub use dtype::DType;
 pub use error::{Category, Error, InvalidKind, Result};

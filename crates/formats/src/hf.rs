@@ -352,11 +352,9 @@ fn collect_aux(
                     ),
                 });
             }
-            model.aux_files.push(AuxFile {
-                rel_path: rel,
-                source: path,
-                size: meta.len(),
-            });
+            model
+                .aux_files
+                .push(AuxFile::carried(rel, path, meta.len()));
         }
     }
     Ok(())
@@ -501,7 +499,7 @@ pub fn plan_dir(
         .iter()
         .map(|a| PlannedFile {
             rel_path: a.rel_path.clone(),
-            content: FileContent::CopyOf(a.source.clone()),
+            content: a.content(),
         })
         .collect();
     files.extend(plan_safetensors_files(

@@ -653,7 +653,7 @@ pub fn plan(model: &Model, tensors: &[OutTensor], target: &OutputTarget) -> Resu
                 .iter()
                 .map(|a| PlannedFile {
                     rel_path: a.rel_path.clone(),
-                    content: FileContent::CopyOf(a.source.clone()),
+                    content: a.content(),
                 })
                 .collect();
             files.push(PlannedFile {

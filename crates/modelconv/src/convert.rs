@@ -10,11 +10,12 @@ use modelconv_core::engine::{self, EngineOptions, OutTensor, OutputPlan, Transfo
 use modelconv_core::progress::Reporter;
 use modelconv_core::quant::{self, Scheme};
 use modelconv_core::tensor::OwnedBytes;
-use modelconv_core::{DType, Error, Model, OutputTarget, Result};
+use modelconv_core::{DType, Error, Model, OutputTarget, Result, TensorInfo};
 use modelconv_formats::{hf, numpy};
 use modelconv_parquet::ParquetOptions;
 use serde::Serialize;
 
+use crate::family::{self, FamilyOptions, FamilyReport};
 use crate::glob;
 use crate::source;
 
@@ -94,6 +95,9 @@ pub struct ConvertOptions {
     pub quantize: Option<QuantizeOptions>,
     /// Engine settings (threads, chunk size, resume).
     pub engine: EngineOptions,
+    /// Model-family settings (detection override, component extraction,
+    /// key map, muP folding, metadata.json).
+    pub family: FamilyOptions,
 }
 
 impl ConvertOptions {
@@ -258,6 +262,9 @@ pub struct ConversionReport {
     pub warnings: Vec<String>,
     /// Chunks kept from an interrupted run (`--resume`).
     pub resumed_chunks: u64,
+    /// What the family layer detected and did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family: Option<FamilyReport>,
     /// Tensor-by-tensor comparison with the source (`--validate`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub validation: Option<crate::verify::VerifyReport>,
@@ -350,7 +357,13 @@ fn check_no_overwrite(model: &Model, plan: &OutputPlan) -> Result<()> {
         .source_files
         .iter()
         .map(|f| f.path.clone())
-        .chain(model.aux_files.iter().map(|a| a.source.clone()))
+        .chain(
+            model
+                .aux_files
+                .iter()
+                .filter(|a| a.generated.is_none())
+                .map(|a| a.source.clone()),
+        )
         .map(|p| absolute(&p))
         .collect();
     let root = absolute(&model.root);
@@ -445,15 +458,35 @@ pub fn convert(
 ) -> Result<ConversionReport> {
     let start = Instant::now();
     let model = source::open(src)?;
+    convert_model(model, src, dst, opts, reporter, start)
+}
+
+/// Converts an opened model (`src` is how the report names it).
+pub fn convert_model(
+    mut model: Model,
+    src: &str,
+    dst: &Path,
+    opts: &ConvertOptions,
+    reporter: &dyn Reporter,
+    start: Instant,
+) -> Result<ConversionReport> {
     let format = opts
         .to
         .or_else(|| Format::from_extension(dst))
         .unwrap_or(Format::Safetensors);
     let target = output_target(dst, format);
+    let directory = matches!(target, OutputTarget::Directory(_));
+    let fam = family::apply(
+        &mut model,
+        &opts.family,
+        directory && format == Format::Parquet,
+        directory,
+    )?;
     let mut tensors = plan_tensors(&model, opts)?;
     if let Some(q) = &opts.quantize {
         tensors = quantize_tensors(tensors, q)?;
     }
+
     let plan = match (&target, format) {
         (OutputTarget::Directory(dir), Format::Safetensors) => {
             hf::plan_dir(&model, &tensors, dir, opts.max_shard_size)?
@@ -475,9 +508,18 @@ pub fn convert(
                     "--max-shard-size applies to safetensors output only".into(),
                 ));
             }
-            modelconv_parquet::layout::plan(&model, &tensors, &target, &opts.parquet)?
+            let fields = family::metadata_fields(&model, &fam);
+            modelconv_parquet::layout::plan(&model, &tensors, &target, &opts.parquet, &fields)?
         }
     };
+    let mut plan = plan;
+    // The seeds' Parquet layout writes its own metadata.json.
+    if directory && format != Format::Parquet && !opts.family.no_metadata {
+        let infos: Vec<TensorInfo> = tensors.iter().map(|t| t.info.clone()).collect();
+        plan.files.retain(|f| f.rel_path != "metadata.json");
+        plan.files
+            .push(family::metadata_json(&model, &fam, &infos)?);
+    }
     check_no_overwrite(&model, &plan)?;
     let stale = check_destination(&target, &plan, opts)?;
     let written = engine::run(&plan, &opts.engine, reporter)?;
@@ -509,6 +551,7 @@ pub fn convert(
         warnings.push(format!("tensor '{alias}' is the same tensor as '{kept}' (tied weights); written once as '{kept}'"));
     }
     warnings.extend(model.notes.iter().cloned());
+    warnings.extend(fam.notes.iter().cloned());
     for s in &model.skipped_files {
         warnings.push(format!(
             "not carried over: {s} (weights in a format this conversion does not read)"
@@ -551,12 +594,18 @@ pub fn convert(
             .count(),
         files,
         carried_files: if matches!(target, OutputTarget::Directory(_)) {
-            model.aux_files.iter().map(|a| a.rel_path.clone()).collect()
+            model
+                .aux_files
+                .iter()
+                .filter(|a| a.generated.is_none())
+                .map(|a| a.rel_path.clone())
+                .collect()
         } else {
             Vec::new()
         },
         warnings,
         resumed_chunks: written.chunks_kept,
+        family: Some(fam),
         validation: None,
     })
 }

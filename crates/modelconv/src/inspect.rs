@@ -39,6 +39,14 @@ pub struct InspectReport {
     pub architecture: Option<String>,
     /// `model_type` from config.json, if any.
     pub model_type: Option<String>,
+    /// The detected model family and why.
+    pub detection: modelconv_arch::Detection,
+    /// The family's summary of the config (the seeds' metadata fields).
+    pub family_summary: serde_json::Map<String, serde_json::Value>,
+    /// Components `--component` can extract.
+    pub components: Vec<modelconv_arch::Component>,
+    /// sentence-transformers settings, if any.
+    pub sentence_transformers: Option<modelconv_arch::bert::SentenceTransformers>,
     /// Number of tensors.
     pub tensor_count: usize,
     /// Number of parameters (elements).
@@ -76,11 +84,22 @@ pub fn inspect(src: &str) -> Result<InspectReport> {
         s.parameters += t.info.numel() as u64;
         s.bytes += t.info.nbytes() as u64;
     }
+    let detection = crate::family::detect_model(&model);
     Ok(InspectReport {
         source: src.to_string(),
         format: model.format.clone(),
         architecture: model.architecture(),
         model_type: model.model_type(),
+        family_summary: match (detection.family, &model.config) {
+            (Some(f), Some(c)) => f.summary(c, None),
+            _ => serde_json::Map::new(),
+        },
+        components: detection
+            .family
+            .map(|f| f.components().to_vec())
+            .unwrap_or_default(),
+        sentence_transformers: crate::family::sentence_transformers(&model),
+        detection,
         tensor_count: model.tensors.len(),
         parameters: model.total_parameters(),
         total_bytes: model.total_tensor_bytes(),

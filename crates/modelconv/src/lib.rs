@@ -7,6 +7,8 @@
 //! `modelconv-core` (re-exported as [`core`]).
 
 pub mod convert;
+pub mod fake;
+pub mod family;
 pub mod glob;
 pub mod inspect;
 pub mod loader;
@@ -14,8 +16,10 @@ pub mod source;
 pub mod verify;
 
 pub use convert::{convert, ConversionReport, ConvertOptions, Format, QuantizeOptions};
+pub use family::FamilyOptions;
 pub use inspect::{inspect, InspectReport};
 pub use loader::WeightLoader;
+pub use modelconv_arch as arch;
 pub use modelconv_core as core;
 pub use modelconv_core::engine::EngineOptions;
 pub use modelconv_core::progress::{NoProgress, Reporter};

@@ -33,7 +33,11 @@ pub fn open_with(src: &str, inspect: bool) -> Result<Model> {
 fn open_path(path: &Path, inspect: bool) -> Result<Model> {
     match detect(path)? {
         SourceKind::HfDirectory => hf::read_dir(path),
-        SourceKind::Parquet => modelconv_parquet::layout::read_parquet_file(path),
+        SourceKind::Parquet => {
+            let mut model = modelconv_parquet::layout::read_parquet_file(path)?;
+            crate::family::undo_key_map(&mut model);
+            Ok(model)
+        }
         SourceKind::ParquetDirectory => {
             let (carried, skipped) = hf::carried_files(path)?;
             let mut model = modelconv_parquet::layout::read_parquet_dir(path, carried)?;
@@ -41,6 +45,7 @@ fn open_path(path: &Path, inspect: bool) -> Result<Model> {
                 .into_iter()
                 .filter(|s| s != "weights.parquet")
                 .collect();
+            crate::family::undo_key_map(&mut model);
             Ok(model)
         }
         SourceKind::WeightFile => {

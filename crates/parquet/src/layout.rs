@@ -87,17 +87,25 @@ fn key_values(model: &Model) -> BTreeMap<String, String> {
 }
 
 /// Plans Parquet output: a `.parquet` file, or the seeds' directory layout.
+///
+/// `family_fields` (from the family layer: `model_type`, `architecture`,
+/// `family`, `key_map`, the seeds' `config` summary, `hf_config`, ...)
+/// override the plain values in `metadata.json`; `family` and `key_map`
+/// are also stored in the footer.
 pub fn plan(
     model: &Model,
     tensors: &[OutTensor],
     target: &OutputTarget,
     options: &ParquetOptions,
+    family_fields: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<OutputPlan> {
-    let file = Arc::new(ParquetFile::new(
-        tensors.to_vec(),
-        options.clone(),
-        key_values(model),
-    ));
+    let mut kv = key_values(model);
+    for key in ["family", "key_map", "component"] {
+        if let Some(v) = family_fields.get(key).and_then(|v| v.as_str()) {
+            kv.insert(format!("modelconv.{key}"), v.to_string());
+        }
+    }
+    let file = Arc::new(ParquetFile::new(tensors.to_vec(), options.clone(), kv));
     match target {
         OutputTarget::File(path) => {
             let (root, name) = modelconv_core::split_file_path(path)?;
@@ -120,7 +128,7 @@ pub fn plan(
                     } else {
                         a.rel_path.clone()
                     },
-                    content: FileContent::CopyOf(a.source.clone()),
+                    content: a.content(),
                 })
                 .collect();
             let sidecar = MetadataJson {
@@ -133,6 +141,7 @@ pub fn plan(
                 source_size: model.source_size_bytes(),
                 compression: options.codec.name(),
                 schema: file.schema().name(),
+                family_fields: family_fields.clone(),
             };
             files.push(PlannedFile {
                 rel_path: WEIGHTS_FILE.into(),
@@ -180,36 +189,7 @@ struct MetadataJson {
     source_size: u64,
     compression: String,
     schema: &'static str,
-}
-
-fn converted_at() -> String {
-    let secs = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|s| s.parse::<i64>().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0)
-        });
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    family_fields: serde_json::Map<String, serde_json::Value>,
 }
 
 impl StreamWriter for MetadataJson {
@@ -246,7 +226,7 @@ impl StreamWriter for MetadataJson {
             })
             .collect();
         let total: u64 = summary.tensors.iter().map(|t| t.num_params).sum();
-        let doc = json!({
+        let mut doc = json!({
             "model_name": self.model_name,
             "model_type": self.model_type,
             "architecture": self.architecture,
@@ -254,7 +234,7 @@ impl StreamWriter for MetadataJson {
             "total_parameters": total,
             "num_weight_tensors": summary.tensors.len(),
             "layer_info": layer_info,
-            "converted_at": converted_at(),
+            "converted_at": modelconv_core::timestamp::converted_at(),
             "converter_version": format!("modelconv {}", env!("CARGO_PKG_VERSION")),
             "compression": self.compression,
             "parquet_schema": self.schema,
@@ -265,6 +245,11 @@ impl StreamWriter for MetadataJson {
             "compression_ratio": if file_size > 0 { self.source_size as f64 / file_size as f64 } else { 0.0 },
             "row_groups": summary.row_groups,
         });
+        if let Some(obj) = doc.as_object_mut() {
+            for (k, v) in &self.family_fields {
+                obj.insert(k.clone(), v.clone());
+            }
+        }
         let text =
             serde_json::to_string_pretty(&doc).map_err(|e| Error::Internal(e.to_string()))?;
         out.write_all(text.as_bytes()).at(&self.weights)?;
@@ -284,6 +269,9 @@ pub fn read_parquet_file(path: &Path) -> Result<Model> {
         .key_values
         .iter()
         .filter_map(|(k, v)| {
+            if k.starts_with("modelconv.") && k != "modelconv.config" {
+                return Some((k.clone(), v.clone()));
+            }
             k.strip_prefix("safetensors.")
                 .map(|k| (k.to_string(), v.clone()))
         })
@@ -322,7 +310,12 @@ pub fn read_parquet_dir(dir: &Path, carried: Vec<AuxFile>) -> Result<Model> {
         if let Ok(text) = std::fs::read_to_string(&meta) {
             model.config = serde_json::from_str::<serde_json::Value>(&text)
                 .ok()
-                .and_then(|v| v.get("config").cloned())
+                .and_then(|v| {
+                    // `hf_config` is the full config.json; older files only
+                    // have `config`.
+                    let full = v.get("hf_config").filter(|c| c.is_object());
+                    full.or_else(|| v.get("config")).cloned()
+                })
                 .filter(|c| c.is_object());
         }
     }

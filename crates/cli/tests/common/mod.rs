@@ -17,6 +17,8 @@ pub fn modelconv(args: &[&str]) -> Output {
 /// Runs the modelconv binary with `args` and extra environment variables.
 pub fn modelconv_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_modelconv"));
+    // metadata.json carries a timestamp; pin it so outputs compare byte for byte.
+    cmd.env("SOURCE_DATE_EPOCH", "1700000000");
     cmd.args(args);
     for (k, v) in env {
         cmd.env(k, v);

@@ -1,0 +1,48 @@
+//! `modelconv fake`.
+
+use anyhow::Result;
+use modelconv::arch::fake::{parse_shape_override, Init};
+use modelconv::convert::parse_target_dtype;
+use modelconv::fake::FakeOptions;
+use modelconv::ConvertOptions;
+
+use crate::args::FakeArgs;
+use crate::progress::Bar;
+
+fn options(args: &FakeArgs) -> modelconv::Result<FakeOptions> {
+    Ok(FakeOptions {
+        init: Init::parse(&args.init, args.scale)?,
+        seed: args.seed,
+        dtype: args.dtype.as_deref().map(parse_target_dtype).transpose()?,
+        shapes: args
+            .shapes
+            .iter()
+            .map(|s| parse_shape_override(s))
+            .collect::<modelconv::Result<_>>()?,
+        model_type: crate::convert::model_type(&args.model_type)?,
+        convert: ConvertOptions {
+            max_shard_size: args
+                .max_shard_size
+                .as_deref()
+                .map(modelconv::parse_size)
+                .transpose()?,
+            overwrite: args.overwrite,
+            ..ConvertOptions::default()
+        },
+    })
+}
+
+/// Runs the subcommand.
+pub fn run(args: FakeArgs) -> Result<()> {
+    let bar = Bar::new(args.quiet || args.json);
+    let opts = options(&args)?;
+    let report = modelconv::fake::fake(&args.source, &args.output, &opts, &bar)?;
+    let mut out = String::new();
+    if args.json {
+        outln!(out, "{}", serde_json::to_string_pretty(&report)?);
+    } else if !args.quiet {
+        crate::convert::print_summary(&mut out, &report);
+    }
+    crate::emit(&out);
+    Ok(())
+}
