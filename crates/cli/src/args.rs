@@ -84,6 +84,9 @@ pub struct VerifyArgs {
     /// Highest acceptable RMSE per tensor.
     #[arg(long)]
     pub max_rmse: Option<f64>,
+    /// Source tensors missing from the output do not fail the check (e.g. a --component extraction).
+    #[arg(long)]
+    pub allow_missing: bool,
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,

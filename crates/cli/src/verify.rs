@@ -51,6 +51,7 @@ pub fn run(args: VerifyArgs) -> Result<()> {
         exact: args.exact,
         min_cosine: args.min_cosine,
         max_rmse: args.max_rmse,
+        allow_missing: args.allow_missing,
     };
     let report = modelconv::verify(&args.source, &args.output, &opts)?;
     let mut out = String::new();

@@ -574,3 +574,59 @@ fn tokenizer_json_is_built_from_vocab_txt() {
         std::fs::read(minilm().join("tokenizer.json")).unwrap()
     );
 }
+
+#[test]
+fn verify_pairs_tensors_through_modelconvs_own_renames() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(&tmp.path().join("cfg"), &tiny_whisper_config());
+    let full = tmp.path().join("full");
+    fake_from(&cfg, &full, 3);
+    let enc = tmp.path().join("enc");
+    let mut opts = ConvertOptions::default();
+    opts.family.component = Some(Component::Encoder);
+    opts.family.key_map = Some(KeyMap::Seeds);
+    convert(&full, &enc, &opts);
+    assert!(shapes(&enc).contains_key("position_embedding.weight"));
+    let exact = modelconv::VerifyOptions {
+        exact: true,
+        ..Default::default()
+    };
+    let v = modelconv::verify(full.to_str().unwrap(), enc.to_str().unwrap(), &exact).unwrap();
+    assert!(!v.passed, "the decoder is missing");
+    assert!(v.missing.iter().all(|n| n.starts_with("model.decoder.")));
+    assert!(v.extra.is_empty(), "{:?}", v.extra);
+    let subset = modelconv::VerifyOptions {
+        exact: true,
+        allow_missing: true,
+        ..Default::default()
+    };
+    let v = modelconv::verify(full.to_str().unwrap(), enc.to_str().unwrap(), &subset).unwrap();
+    assert!(v.passed);
+    assert_eq!(v.compared, shapes(&enc).len());
+    assert_eq!(v.bit_exact, v.compared);
+
+    // muP folding: not bit-exact, but every tensor keeps its direction.
+    let cfg = write_config(&tmp.path().join("mcfg"), &tiny_minicpm_config(true));
+    let src = tmp.path().join("mup");
+    fake_from(&cfg, &src, 5);
+    let out = tmp.path().join("folded");
+    let mut opts = ConvertOptions::default();
+    opts.family.mup_to_llama = true;
+    convert(&src, &out, &opts);
+    let v = modelconv::verify(src.to_str().unwrap(), out.to_str().unwrap(), &exact).unwrap();
+    assert!(!v.passed);
+    assert!(
+        v.extra.is_empty() && v.missing.is_empty(),
+        "lm_head pairs with the embedding"
+    );
+    let cos = modelconv::VerifyOptions {
+        min_cosine: Some(0.9999),
+        ..Default::default()
+    };
+    let v = modelconv::verify(src.to_str().unwrap(), out.to_str().unwrap(), &cos).unwrap();
+    assert!(
+        v.passed,
+        "{:?}",
+        v.tensors.iter().filter(|t| !t.passed).collect::<Vec<_>>()
+    );
+}
