@@ -21,6 +21,7 @@ pub mod config;
 pub mod detect;
 pub mod fake;
 pub mod family;
+pub mod gguf;
 pub mod llama;
 pub mod metadata;
 pub mod mup;
