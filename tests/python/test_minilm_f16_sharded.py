@@ -142,8 +142,10 @@ def test_non_weight_files_carried_byte_identical(converted, minilm_dir):
         assert (out / rel).is_file(), rel
         assert (out / rel).read_bytes() == (minilm_dir / rel).read_bytes(), rel
     assert sorted(report["carried_files"]) == sorted(carried)
-    # Nothing else ended up in the output.
-    assert sorted(non_weight_files(out)) == sorted(carried)
+    # Nothing else ended up in the output but the seeds' metadata.json sidecar.
+    assert sorted(non_weight_files(out)) == sorted(carried + ["metadata.json"])
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["family"] == "bert" and meta["total_parameters"] == report["total_parameters"]
 
 
 def test_report_files_hashes(converted):

@@ -132,7 +132,9 @@ def test_default_schema_round_trip_and_standard_readers(tmp_path, run_modelconv,
     assert (back / "model.safetensors").read_bytes() == (minilm_dir / "model.safetensors").read_bytes()
     for f in ("config.json", "tokenizer.json", "vocab.txt", "modules.json", "1_Pooling/config.json"):
         assert (back / f).read_bytes() == (minilm_dir / f).read_bytes(), f
-    assert not (back / "metadata.json").exists()
+    # The Parquet sidecar is not carried back; the HF directory gets its own.
+    meta = json.loads((back / "metadata.json").read_text())
+    assert "parquet_schema" not in meta and meta["family"] == "bert"
 
 
 def test_every_dtype_round_trips(tmp_path, run_modelconv, repo_root):

@@ -630,3 +630,77 @@ fn verify_pairs_tensors_through_modelconvs_own_renames() {
         v.tensors.iter().filter(|t| !t.passed).collect::<Vec<_>>()
     );
 }
+
+/// Fixtures made by transformers (tests/data/families/make_family_fixtures.py).
+fn fixture(name: &str) -> PathBuf {
+    repo().join("tests/data/families").join(name)
+}
+
+fn key_list(path: &Path) -> BTreeMap<String, Vec<usize>> {
+    let v: Vec<(String, Vec<usize>)> =
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    v.into_iter().collect()
+}
+
+#[test]
+fn every_transformers_fixture_is_detected_and_faked_exactly() {
+    let manifest = read_json(&repo().join("tests/data/families/families_manifest.json"));
+    let manifest = manifest.as_object().unwrap();
+    assert!(manifest.len() >= 10, "{manifest:?}");
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, entry) in manifest {
+        let dir = fixture(name);
+        let want_family = entry["family"].as_str().unwrap();
+        let r = modelconv::inspect(dir.to_str().unwrap()).unwrap();
+        assert_eq!(
+            r.detection.family.map(|f| f.name()),
+            Some(want_family),
+            "{name}: {}",
+            r.detection.reason
+        );
+        let keys = dir.join("reference/keys.json");
+        if !keys.exists() {
+            continue;
+        }
+        // `fake` from config.json alone: exactly the tensors transformers saved.
+        let out = tmp.path().join(name);
+        fake_from(&dir.join("config.json"), &out, 0);
+        assert_eq!(shapes(&out), key_list(&keys), "{name}");
+        assert_eq!(shapes(&dir), key_list(&keys), "{name}: the fixture itself");
+    }
+}
+
+#[test]
+fn components_have_the_keys_of_the_transformers_classes() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (fixture_name, component, keys) in [
+        ("clip", Component::Vision, "vision_keys.json"),
+        ("clip", Component::Text, "text_keys.json"),
+        ("whisper", Component::Encoder, "encoder_keys.json"),
+    ] {
+        let src = fixture(fixture_name);
+        let out = tmp.path().join(component.name());
+        let mut opts = ConvertOptions::default();
+        opts.family.component = Some(component);
+        convert(&src, &out, &opts);
+        // CLIPVisionModelWithProjection / CLIPTextModelWithProjection / WhisperEncoder
+        // state dicts: no missing and no unexpected keys.
+        assert_eq!(
+            shapes(&out),
+            key_list(&src.join("reference").join(keys)),
+            "{component}"
+        );
+        // Every value is the full model's.
+        let v = modelconv::verify(
+            src.to_str().unwrap(),
+            out.to_str().unwrap(),
+            &modelconv::VerifyOptions {
+                exact: true,
+                allow_missing: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(v.passed && v.bit_exact == v.compared, "{component}");
+    }
+}
