@@ -182,12 +182,23 @@ CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
 CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
 
 
+def lcg(n, seed):
+    """n values of a 64-bit LCG (Knuth's MMIX constants), top 24 bits each.
+    modelconv's check-inference generates the same stream for its built-in inputs."""
+    out = np.empty(n, dtype=np.uint64)
+    state = seed
+    for i in range(n):
+        state = (state * 6364136223846793005 + 1442695040888963407) % (1 << 64)
+        out[i] = state >> 40
+    return out
+
+
 def clip_images(size=32):
     """Three deterministic RGB images (uint8, HWC): a gradient, a checkerboard, noise."""
     y, x = np.mgrid[0:size, 0:size]
     grad = np.stack([x * 255 // (size - 1), y * 255 // (size - 1), (x + y) * 255 // (2 * size - 2)], -1)
     check = (((x // 4) + (y // 4)) % 2 * 255)[..., None].repeat(3, -1)
-    noise = np.random.RandomState(0).randint(0, 256, (size, size, 3))
+    noise = (lcg(size * size * 3, 1) & 255).reshape(size, size, 3)
     return np.stack([grad, check, noise]).astype(np.uint8)
 
 
@@ -250,7 +261,7 @@ def whisper_audio():
     t = np.arange(int(1.5 * sr)) / sr
     chirp = np.sin(2 * np.pi * (200 + 400 * t) * t)
     a0 = 0.3 * np.sin(2 * np.pi * 440 * t) + 0.2 * np.sin(2 * np.pi * 880 * t) + 0.1 * chirp
-    a1 = 0.1 * np.random.RandomState(0).randn(2 * sr)
+    a1 = 0.1 * (2.0 * lcg(2 * sr, 2).astype(np.float64) / (1 << 24) - 1.0)
     return [a0, a1]
 
 
