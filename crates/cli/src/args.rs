@@ -24,6 +24,36 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Create a complete checkpoint with generated values from a config.json (or mirror a model's tensors).
     Fake(FakeArgs),
+    /// Run the source and the converted model through the same small forward pass and compare
+    /// their embeddings or logits (cosine similarity per sample).
+    CheckInference(CheckArgs),
+}
+
+/// `modelconv check-inference`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The original model (path or cached hub id).
+    pub source: String,
+    /// The converted model.
+    pub output: String,
+    /// Lowest acceptable cosine similarity per sample (default 0.99).
+    #[arg(long, default_value_t = 0.99)]
+    pub threshold: f64,
+    /// Texts to embed instead of the built-in sentences (BERT, CLIP text, decoders). Repeatable.
+    #[arg(long)]
+    pub text: Vec<String>,
+    /// A file with one text per line.
+    #[arg(long)]
+    pub text_file: Option<PathBuf>,
+    /// 16-bit PCM mono 16 kHz WAV files instead of the built-in audio (Whisper). Repeatable.
+    #[arg(long)]
+    pub audio: Vec<PathBuf>,
+    /// Force the source's family (default: detect).
+    #[arg(long, default_value = "auto")]
+    pub model_type: String,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `modelconv fake`.

@@ -151,6 +151,32 @@ fn validate(
         );
     }
     report.validation = Some(v);
+    // Forward passes, when the family has one.
+    let family_known = report.family.as_ref().is_some_and(|f| f.family.is_some());
+    if family_known {
+        let copts = modelconv_infer::check::CheckOptions {
+            model_type: opts.family.model_type,
+            ..Default::default()
+        };
+        match modelconv_infer::check::check_inference(&args.src, &dst, &copts) {
+            Ok(c) => {
+                if !c.comparison.passed {
+                    report.success = false;
+                    report.error_message = Some(format!(
+                        "check-inference failed: lowest cosine {:.6} below {}",
+                        c.comparison.min_cosine, c.comparison.threshold
+                    ));
+                }
+                report.inference = Some(
+                    serde_json::to_value(&c)
+                        .map_err(|e| modelconv::Error::Internal(e.to_string()))?,
+                );
+            }
+            Err(e) => report
+                .warnings
+                .push(format!("--validate: check-inference skipped: {e}")),
+        }
+    }
     Ok(())
 }
 
@@ -175,12 +201,37 @@ pub fn run(args: ConvertArgs) -> Result<()> {
                 if let Some(v) = &report.validation {
                     crate::verify::summarize(&mut out, v, false);
                 }
+                if let Some(i) = &report.inference {
+                    let c = &i["comparison"];
+                    outln!(
+                        out,
+                        "check-inference: {} ({} samples, min cosine {:.6}, threshold {})",
+                        if c["passed"].as_bool() == Some(true) {
+                            "PASS"
+                        } else {
+                            "FAIL"
+                        },
+                        c["samples"],
+                        c["min_cosine"].as_f64().unwrap_or(f64::NAN),
+                        c["threshold"]
+                    );
+                }
             }
+            let inference_failed = report
+                .inference
+                .as_ref()
+                .and_then(|i| i["comparison"]["passed"].as_bool())
+                == Some(false);
             match &report.validation {
                 Some(v) if !v.passed => Err(crate::VerificationFailed(format!(
                     "{} tensors differ beyond the thresholds",
                     v.tensors.len() + v.missing.len() + v.extra.len()
                 ))
+                .into()),
+                _ if inference_failed => Err(crate::VerificationFailed(
+                    "the converted model's outputs differ from the source's (check-inference)"
+                        .into(),
+                )
                 .into()),
                 _ => Ok(()),
             }

@@ -14,6 +14,7 @@ macro_rules! outln {
 }
 
 mod args;
+mod check;
 mod convert;
 mod fake;
 mod inspect;
@@ -80,6 +81,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Fake(args) => fake::run(args),
+        Command::CheckInference(args) => check::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

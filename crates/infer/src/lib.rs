@@ -15,6 +15,7 @@
 //! (tests/data/families/make_family_fixtures.py) generates them.
 
 pub mod bert;
+pub mod check;
 pub mod clip;
 pub mod decoder;
 pub mod nn;
@@ -139,9 +140,14 @@ fn tokenizer(dir: Option<&Path>) -> Result<Option<tokenizers::Tokenizer>> {
         dir.join("tokenizer/tokenizer.json"),
     ] {
         if p.is_file() {
-            return tokenizers::Tokenizer::from_file(&p)
-                .map(Some)
-                .map_err(|e| Error::InvalidOption(format!("{}: {e}", p.display())));
+            let mut tok = tokenizers::Tokenizer::from_file(&p)
+                .map_err(|e| Error::InvalidOption(format!("{}: {e}", p.display())))?;
+            // Padding and the attention mask are ours; a tokenizer.json that
+            // pads to a fixed length would hide the real sequence lengths.
+            tok.with_padding(None);
+            tok.with_truncation(None)
+                .map_err(|e| Error::InvalidOption(format!("{}: {e}", p.display())))?;
+            return Ok(Some(tok));
         }
     }
     Ok(None)

@@ -365,3 +365,59 @@ fn broken_conversions_fail_the_check() {
     eprintln!("whisper key mismapped: min cosine {:.4}", r.min_cosine);
     assert!(!r.passed);
 }
+
+#[test]
+fn mup_folded_llama_reproduces_the_minicpm_logits() {
+    for name in ["minicpm", "minicpm-tied"] {
+        let dir = families().join(name);
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("llama");
+        let mut opts = modelconv::ConvertOptions::default();
+        opts.family.mup_to_llama = true;
+        modelconv::convert(dir.to_str().unwrap(), &out, &opts, &modelconv::NoProgress).unwrap();
+        let cfg = config(&out);
+        assert_eq!(cfg["model_type"], "llama");
+        let w = St::open(&out.join("model.safetensors"));
+        let ids = npy_ids(&dir.join("reference/input_ids.npy"));
+        // A plain LLaMA forward on the folded weights...
+        let logits = flat(&decoder::forward(&Vb::new(&w), Family::Llama, &cfg, &ids).unwrap());
+        // ...equals the muP model's logits computed by the fixture script.
+        let (_, want) = npy_f32(&dir.join("reference/logits.npy"));
+        let scale = want.iter().map(|v| v.abs()).fold(0f32, f32::max);
+        let worst = logits
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs() / scale)
+            .fold(0f32, f32::max);
+        eprintln!("{name}: max |folded - muP| / max|logit| = {worst:.3e}");
+        assert!(worst <= 1e-5, "{name}: {worst}");
+    }
+}
+
+#[test]
+fn minilm_matches_sentence_transformers() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.cache/all-MiniLM-L6-v2");
+    assert!(
+        dir.join("model.safetensors").is_file(),
+        "run scripts/fetch-minilm first"
+    );
+    let w = St::open(&dir.join("model.safetensors"));
+    let cfg = config(&dir);
+    let out = run(
+        Family::Bert,
+        &ModelRef {
+            weights: &w,
+            config: &cfg,
+            dir: Some(&dir),
+        },
+        &Inputs::Builtin,
+    )
+    .unwrap();
+    let (_, want) = npy_f32(&families().join("minilm_reference/sentence_embedding.npy"));
+    assert_close(
+        "all-MiniLM-L6-v2 vs sentence-transformers",
+        &out[0].samples.concat(),
+        &want,
+        4,
+    );
+}

@@ -268,6 +268,10 @@ pub struct ConversionReport {
     /// Tensor-by-tensor comparison with the source (`--validate`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub validation: Option<crate::verify::VerifyReport>,
+    /// The check-inference report (`--validate`, when the family has a
+    /// forward pass): the CLI fills it in from `modelconv-infer`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inference: Option<serde_json::Value>,
 }
 
 impl ConversionReport {
@@ -607,5 +611,6 @@ pub fn convert_model(
         resumed_chunks: written.chunks_kept,
         family: Some(fam),
         validation: None,
+        inference: None,
     })
 }

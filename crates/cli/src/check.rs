@@ -1,0 +1,100 @@
+//! `modelconv check-inference`.
+
+use anyhow::Result;
+use modelconv::core::error::IoContext;
+use modelconv_infer::check::{check_inference, CheckOptions, CheckReport};
+use modelconv_infer::Inputs;
+
+use crate::args::CheckArgs;
+use crate::{units, VerificationFailed};
+
+/// Writes the seeds-style validation summary.
+pub fn summarize(out: &mut String, r: &CheckReport) {
+    let c = &r.comparison;
+    outln!(
+        out,
+        "Model Type:      {} -> {}",
+        r.source.family,
+        r.output.family
+    );
+    outln!(
+        out,
+        "Source:          {} ({}, {})",
+        r.source.path,
+        r.source.format,
+        units::bytes(r.source.size_bytes)
+    );
+    outln!(
+        out,
+        "Output:          {} ({}, {})",
+        r.output.path,
+        r.output.format,
+        units::bytes(r.output.size_bytes)
+    );
+    outln!(out, "Compression:     {:.2}x", r.compression_ratio);
+    outln!(out, "Test Samples:    {}", c.samples);
+    for k in &c.kinds {
+        outln!(out, "--- {} ---", k.kind);
+        outln!(out, "Average:         {:.6}", k.average);
+        outln!(out, "Minimum:         {:.6}", k.min);
+        outln!(out, "Maximum:         {:.6}", k.max);
+        outln!(out, "Std Dev:         {:.6}", k.std);
+        outln!(out, "Max Abs Diff:    {:.3e}", k.max_abs_diff);
+    }
+    outln!(out, "Threshold:       {:.6}", c.threshold);
+    outln!(
+        out,
+        "Status:          {}",
+        if c.passed { "PASS" } else { "FAIL" }
+    );
+}
+
+/// Check options from the command line.
+pub fn options(args: &CheckArgs) -> modelconv::Result<CheckOptions> {
+    let mut texts = args.text.clone();
+    if let Some(f) = &args.text_file {
+        let t = std::fs::read_to_string(f).at(f)?;
+        texts.extend(
+            t.lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_string),
+        );
+    }
+    let inputs = match (texts.is_empty(), args.audio.is_empty()) {
+        (true, true) => Inputs::Builtin,
+        (false, true) => Inputs::Texts(texts),
+        (true, false) => Inputs::Audio(args.audio.clone()),
+        (false, false) => {
+            return Err(modelconv::Error::InvalidOption(
+                "give texts or audio, not both".into(),
+            ))
+        }
+    };
+    Ok(CheckOptions {
+        threshold: args.threshold,
+        inputs,
+        model_type: crate::convert::model_type(&args.model_type)?,
+    })
+}
+
+/// Runs the subcommand.
+pub fn run(args: CheckArgs) -> Result<()> {
+    let opts = options(&args)?;
+    let report = check_inference(&args.source, &args.output, &opts)?;
+    let mut out = String::new();
+    if args.json {
+        outln!(out, "{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        summarize(&mut out, &report);
+    }
+    crate::emit(&out);
+    if report.comparison.passed {
+        Ok(())
+    } else {
+        Err(VerificationFailed(format!(
+            "lowest cosine {:.6} is below the threshold {}",
+            report.comparison.min_cosine, report.comparison.threshold
+        ))
+        .into())
+    }
+}

@@ -1,0 +1,154 @@
+//! `check-inference`: run the source and the converted model through the
+//! same forward pass and compare their outputs (the seeds' validation).
+//!
+//! Both models are opened with modelconv's [`WeightLoader`], so any two
+//! formats it reads can be compared (HF ↔ Parquet ↔ safetensors ↔ NumPy,
+//! quantized tensors dequantized). Each side runs with its own family,
+//! config and tokenizer: a muP model folded into plain LLaMA runs as
+//! LLaMA, a vision-only CLIP extraction is compared on the image
+//! embeddings it shares with the full model.
+
+use std::path::{Path, PathBuf};
+
+use modelconv::arch::Family;
+use modelconv::WeightLoader;
+use modelconv_core::{Error, Result};
+use serde::Serialize;
+
+use crate::{compare, run, Comparison, Inputs, ModelRef, Weights};
+
+/// `check-inference` settings. Default: built-in inputs, threshold 0.99,
+/// families detected.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// Lowest acceptable cosine similarity.
+    pub threshold: f64,
+    /// Inputs (built-in, texts, audio files).
+    pub inputs: Inputs,
+    /// Force the source's family.
+    pub model_type: Option<Family>,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            threshold: 0.99,
+            inputs: Inputs::Builtin,
+            model_type: None,
+        }
+    }
+}
+
+/// One side of the check.
+#[derive(Debug, Clone, Serialize)]
+pub struct Side {
+    /// Path or hub id.
+    pub path: String,
+    /// Format detected.
+    pub format: String,
+    /// Family the forward pass used.
+    pub family: Family,
+    /// Size of its files in bytes.
+    pub size_bytes: u64,
+}
+
+/// The report.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    /// The source model.
+    pub source: Side,
+    /// The converted model.
+    pub output: Side,
+    /// `source.size_bytes / output.size_bytes`.
+    pub compression_ratio: f64,
+    /// The comparison (cosine statistics, PASS/FAIL).
+    pub comparison: Comparison,
+}
+
+struct Loaded(WeightLoader);
+
+impl Weights for Loaded {
+    fn names(&self) -> Vec<String> {
+        self.0.tensors().map(|t| t.name.clone()).collect()
+    }
+    fn shape(&self, name: &str) -> Option<Vec<usize>> {
+        self.0.info(name).ok().map(|t| t.shape.clone())
+    }
+    fn get_f32(&self, name: &str) -> Result<Vec<f32>> {
+        self.0.get_f32(name)
+    }
+}
+
+fn side(
+    src: &str,
+    forced: Option<Family>,
+) -> Result<(Loaded, Side, serde_json::Value, Option<PathBuf>)> {
+    let loader = WeightLoader::open(src)?;
+    let model = loader.model();
+    let family = match forced {
+        Some(f) => f,
+        None => {
+            let d = modelconv::family::detect_model(model);
+            d.family.ok_or_else(|| {
+                Error::InvalidOption(format!(
+                    "{src}: {} (check-inference needs a known family; add --model-type)",
+                    d.reason
+                ))
+            })?
+        }
+    };
+    let config = model.config.clone().ok_or_else(|| {
+        Error::InvalidOption(format!(
+            "{src}: no config.json (or Parquet metadata) to build the model from"
+        ))
+    })?;
+    let dir = if model.root.is_dir() {
+        Some(model.root.clone())
+    } else {
+        model.root.parent().map(Path::to_path_buf)
+    };
+    let info = Side {
+        path: src.to_string(),
+        format: model.format.clone(),
+        family,
+        size_bytes: model.source_size_bytes(),
+    };
+    Ok((Loaded(loader), info, config, dir))
+}
+
+/// Runs `source` and `output` through their forward passes and compares them.
+pub fn check_inference(source: &str, output: &str, opts: &CheckOptions) -> Result<CheckReport> {
+    let (a, sa, ca, da) = side(source, opts.model_type)?;
+    // The output keeps the source's family unless its own config says
+    // otherwise (a muP model folded into LLaMA).
+    let (b, sb, cb, db) = side(output, None).or_else(|_| side(output, Some(sa.family)))?;
+    let ra = run(
+        sa.family,
+        &ModelRef {
+            weights: &a,
+            config: &ca,
+            dir: da.as_deref(),
+        },
+        &opts.inputs,
+    )?;
+    let rb = run(
+        sb.family,
+        &ModelRef {
+            weights: &b,
+            config: &cb,
+            dir: db.as_deref(),
+        },
+        &opts.inputs,
+    )?;
+    let comparison = compare(&ra, &rb, opts.threshold)?;
+    Ok(CheckReport {
+        compression_ratio: if sb.size_bytes > 0 {
+            sa.size_bytes as f64 / sb.size_bytes as f64
+        } else {
+            0.0
+        },
+        source: sa,
+        output: sb,
+        comparison,
+    })
+}
