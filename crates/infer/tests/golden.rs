@@ -421,3 +421,47 @@ fn minilm_matches_sentence_transformers() {
         4,
     );
 }
+
+#[test]
+fn extracted_components_reproduce_the_full_models_tower_outputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let extract = |name: &str, component| {
+        let out = tmp.path().join(name);
+        let mut opts = modelconv::ConvertOptions::default();
+        opts.family.component = Some(component);
+        modelconv::convert(
+            families().join(name).to_str().unwrap(),
+            &out,
+            &opts,
+            &modelconv::NoProgress,
+        )
+        .unwrap();
+        out
+    };
+    // CLIPVisionModelWithProjection extraction → the full model's image_embeds.
+    let out = extract("clip", modelconv::arch::Component::Vision);
+    let w = St::open(&out.join("model.safetensors"));
+    let cfg = config(&out);
+    assert_eq!(cfg["model_type"], "clip_vision_model");
+    let ref_dir = families().join("clip/reference");
+    let (shape, px) = npy_f32(&ref_dir.join("pixel_values.npy"));
+    let px = Tensor::from_vec(px, shape, &Device::Cpu).unwrap();
+    let (_, want) = npy_f32(&ref_dir.join("image_embeds.npy"));
+    assert_close(
+        "vision extraction",
+        &flat(&clip::image_embeds(&Vb::new(&w), &cfg, &px).unwrap()),
+        &want,
+        3,
+    );
+    // WhisperEncoder extraction → the full model's encoder states.
+    let out = extract("whisper", modelconv::arch::Component::Encoder);
+    let w = St::open(&out.join("model.safetensors"));
+    let cfg = config(&out);
+    let ref_dir = families().join("whisper/reference");
+    let (shape, f) = npy_f32(&ref_dir.join("input_features.npy"));
+    let f = Tensor::from_vec(f, shape, &Device::Cpu).unwrap();
+    let vb = Vb::new(&w);
+    let enc = whisper::encode(&whisper::encoder_vb(&vb).unwrap(), &cfg, &f).unwrap();
+    let (_, want) = npy_f32(&ref_dir.join("encoder_last_hidden_state.npy"));
+    assert_close("encoder extraction", &flat(&enc), &want, 2);
+}
