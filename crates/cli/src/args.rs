@@ -144,6 +144,10 @@ pub struct ConvertArgs {
     /// Split safetensors output into shards of at most this many tensor bytes (e.g. 5GB, 2GiB, 500MB).
     #[arg(long)]
     pub max_shard_size: Option<String>,
+    /// GGUF tensor type for weight matrices: F32, F16, BF16, Q8_0 (case-insensitive; default: F16, or
+    /// BF16 for BF16 models). Norms and 1-D tensors stay F32, as llama.cpp's converter writes them.
+    #[arg(long, value_name = "TYPE")]
+    pub quant: Option<String>,
     /// Quantize float weight tensors (2+ dimensions): int8. Writes the seeds' V2 Parquet schema by default.
     #[arg(long, value_name = "TYPE")]
     pub quantize: Option<String>,

@@ -53,6 +53,10 @@ pub fn model_type(s: &str) -> modelconv::Result<Option<modelconv::arch::Family>>
 fn options(args: &ConvertArgs) -> modelconv::Result<ConvertOptions> {
     let quantize = quantize(args)?;
     Ok(ConvertOptions {
+        gguf_type: match args.quant.as_deref() {
+            None => None,
+            Some(q) => Some(modelconv::core_gguf_type(q)?),
+        },
         family: modelconv::FamilyOptions {
             model_type: model_type(&args.model_type)?,
             component: args

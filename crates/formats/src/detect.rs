@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-use modelconv_core::error::{Error, IoContext, Result};
+use modelconv_core::error::{IoContext, Result};
 
 /// What a source path holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,15 +17,8 @@ pub enum SourceKind {
     Parquet,
     /// A directory in the seeds' Parquet layout (`weights.parquet`, `metadata.json`, `tokenizer/`).
     ParquetDirectory,
-}
-
-/// Formats recognised by their magic bytes that cannot be read yet.
-fn unsupported_magic(head: &[u8]) -> Option<&'static str> {
-    if head.starts_with(b"GGUF") {
-        Some("a GGUF file")
-    } else {
-        None
-    }
+    /// A GGUF file.
+    Gguf,
 }
 
 /// Decides what `path` (which exists) holds.
@@ -56,11 +49,8 @@ pub fn detect(path: &Path) -> Result<SourceKind> {
     if head[..n].starts_with(b"PAR1") {
         return Ok(SourceKind::Parquet);
     }
-    if let Some(what) = unsupported_magic(&head[..n]) {
-        return Err(Error::Unsupported {
-            path: path.to_path_buf(),
-            detail: format!("{what}; this build reads safetensors, PyTorch (.bin/.pt, zip and legacy), TorchScript, NumPy (.npy/.npz) and Parquet files and Hugging Face directories"),
-        });
+    if head[..n].starts_with(b"GGUF") {
+        return Ok(SourceKind::Gguf);
     }
     Ok(SourceKind::WeightFile)
 }

@@ -122,6 +122,14 @@ pub fn check_inference(source: &str, output: &str, opts: &CheckOptions) -> Resul
     // The output keeps the source's family unless its own config says
     // otherwise (a muP model folded into LLaMA).
     let (b, sb, cb, db) = side(output, None).or_else(|_| side(output, Some(sa.family)))?;
+    // A single-file output (GGUF, .safetensors) without its own tokenizer
+    // uses the source's, so both sides see the same token ids.
+    let has_tok = |d: &Option<PathBuf>| {
+        d.as_ref().is_some_and(|d| {
+            d.join("tokenizer.json").is_file() || d.join("tokenizer/tokenizer.json").is_file()
+        })
+    };
+    let db = if has_tok(&db) { db } else { da.clone() };
     let ra = run(
         sa.family,
         &ModelRef {

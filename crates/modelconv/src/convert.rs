@@ -30,21 +30,22 @@ pub enum Format {
     /// Parquet: a `.parquet` file, or the seeds' layout (`weights.parquet`,
     /// `metadata.json`, `tokenizer/`) for a directory.
     Parquet,
+    /// GGUF (llama.cpp): one `.gguf` file.
+    Gguf,
 }
 
 impl Format {
     /// Parses a `--to` value. Known but not yet writable formats get a clear error.
     pub fn parse(s: &str) -> Result<Format> {
-        const WRITES: &str = "this build writes: safetensors (or hf), numpy, parquet";
+        const WRITES: &str = "this build writes: safetensors (or hf), numpy, parquet, gguf";
         match s.to_ascii_lowercase().as_str() {
             "safetensors" | "st" | "hf" => Ok(Format::Safetensors),
             "numpy" | "npz" | "npy" => Ok(Format::Numpy),
             "parquet" | "arrow" => Ok(Format::Parquet),
-            "gguf" | "pytorch" | "pt" | "bin" | "onnx" | "mlx" | "gptq" | "awq" | "torchscript" => {
-                Err(Error::InvalidOption(format!(
-                    "writing {s} is not supported yet; {WRITES}"
-                )))
-            }
+            "gguf" => Ok(Format::Gguf),
+            "pytorch" | "pt" | "bin" | "onnx" | "mlx" | "gptq" | "awq" | "torchscript" => Err(
+                Error::InvalidOption(format!("writing {s} is not supported yet; {WRITES}")),
+            ),
             _ => Err(Error::InvalidOption(format!(
                 "unknown output format '{s}'; {WRITES}"
             ))),
@@ -57,6 +58,7 @@ impl Format {
             "safetensors" => Some(Format::Safetensors),
             "npz" | "npy" => Some(Format::Numpy),
             "parquet" => Some(Format::Parquet),
+            "gguf" => Some(Format::Gguf),
             _ => None,
         }
     }
@@ -67,6 +69,7 @@ impl Format {
             Format::Safetensors => "safetensors",
             Format::Numpy => "numpy",
             Format::Parquet => "parquet",
+            Format::Gguf => "gguf",
         }
     }
 }
@@ -98,6 +101,9 @@ pub struct ConvertOptions {
     /// Model-family settings (detection override, component extraction,
     /// key map, muP folding, metadata.json).
     pub family: FamilyOptions,
+    /// GGUF tensor type for weight matrices (`F32`, `F16`, `BF16`, `Q8_0`);
+    /// `None` = `dtype` if given, else BF16 for BF16 sources and F16 otherwise.
+    pub gguf_type: Option<modelconv_gguf::GgmlType>,
 }
 
 impl ConvertOptions {
@@ -491,6 +497,8 @@ pub fn convert_model(
         tensors = quantize_tensors(tensors, q)?;
     }
 
+    let mut gguf_notes: Vec<String> = Vec::new();
+    let mut warn_extra: Vec<String> = Vec::new();
     let plan = match (&target, format) {
         (OutputTarget::Directory(dir), Format::Safetensors) => {
             hf::plan_dir(&model, &tensors, dir, opts.max_shard_size)?
@@ -506,6 +514,18 @@ pub fn convert_model(
             }
             numpy::plan(&model, &tensors, &target)?
         }
+        (_, Format::Gguf) => {
+            let OutputTarget::File(file) = &target else {
+                return Err(Error::InvalidOption(format!(
+                    "GGUF output is one file: give {} a .gguf name",
+                    dst.display()
+                )));
+            };
+            let (plan, gtensors, notes) = gguf_plan(&model, &fam, opts, file)?;
+            tensors = gtensors;
+            gguf_notes = notes;
+            plan
+        }
         (_, Format::Parquet) => {
             if opts.max_shard_size.is_some() {
                 return Err(Error::InvalidOption(
@@ -517,6 +537,7 @@ pub fn convert_model(
         }
     };
     let mut plan = plan;
+    warn_extra.extend(gguf_notes);
     // The seeds' Parquet layout writes its own metadata.json.
     if directory && format != Format::Parquet && !opts.family.no_metadata {
         let infos: Vec<TensorInfo> = tensors.iter().map(|t| t.info.clone()).collect();
@@ -556,6 +577,7 @@ pub fn convert_model(
     }
     warnings.extend(model.notes.iter().cloned());
     warnings.extend(fam.notes.iter().cloned());
+    warnings.extend(warn_extra);
     for s in &model.skipped_files {
         warnings.push(format!(
             "not carried over: {s} (weights in a format this conversion does not read)"
@@ -569,7 +591,13 @@ pub fn convert_model(
     }
     let mut dtypes = BTreeMap::new();
     for t in &tensors {
-        *dtypes.entry(t.info.dtype.name().to_string()).or_insert(0) += 1;
+        let name = if format == Format::Gguf && t.info.dtype == DType::U8 {
+            // Block-quantized GGUF tensors (their bytes only).
+            "Q8_0".to_string()
+        } else {
+            t.info.dtype.name().to_string()
+        };
+        *dtypes.entry(name).or_insert(0) += 1;
     }
     let files: Vec<ReportFile> = written.files.into_iter().map(ReportFile::from).collect();
     let output_size_bytes: u64 = files.iter().map(|f| f.size).sum();
@@ -613,4 +641,78 @@ pub fn convert_model(
         validation: None,
         inference: None,
     })
+}
+
+/// Plans a GGUF file for `model` (HF names, a known family).
+fn gguf_plan(
+    model: &Model,
+    fam: &FamilyReport,
+    opts: &ConvertOptions,
+    file: &Path,
+) -> Result<(OutputPlan, Vec<OutTensor>, Vec<String>)> {
+    use modelconv_gguf::GgmlType;
+    let family = fam.family.ok_or_else(|| {
+        Error::InvalidOption(format!(
+            "GGUF output needs a model family llama.cpp knows ({}); add --model-type",
+            fam.detection.reason
+        ))
+    })?;
+    if opts.max_shard_size.is_some() {
+        return Err(Error::InvalidOption(
+            "--max-shard-size applies to safetensors output; GGUF splitting is not supported yet"
+                .into(),
+        ));
+    }
+    let ty = match (opts.gguf_type, opts.dtype) {
+        (Some(t), _) => t,
+        (None, Some(dt)) => GgmlType::from_dtype(dt)
+            .ok_or_else(|| Error::InvalidOption(format!("GGUF has no {dt} type")))?,
+        (None, None) => {
+            let bf16 = model.tensors.iter().any(|t| t.info.dtype == DType::BF16);
+            GgmlType::from_name(if bf16 { "BF16" } else { "F16" }).unwrap_or_else(GgmlType::f32)
+        }
+    };
+    if !modelconv_gguf::quant::can_quantize(ty) {
+        return Err(Error::InvalidOption(format!(
+            "writing GGUF {ty} is not supported yet; available: F32, F16, BF16, Q8_0"
+        )));
+    }
+    let mut notes = Vec::new();
+    let config = model.config.clone().unwrap_or_default();
+    let tokenizer = match crate::family::read_aux(model, "tokenizer.json")
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+    {
+        Some(tok) => {
+            let tc: Option<serde_json::Value> =
+                crate::family::read_aux(model, "tokenizer_config.json")
+                    .and_then(|t| serde_json::from_str(&t).ok());
+            let vocab_size = config
+                .get("vocab_size")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0) as usize;
+            modelconv_gguf::vocab::metadata(&tok, tc.as_ref(), &config, vocab_size)?
+        }
+        None => {
+            notes.push("no tokenizer.json: the GGUF has no tokenizer metadata (llama.cpp needs one to run it)".into());
+            Vec::new()
+        }
+    };
+    let name = crate::family::model_name(model);
+    let gp = modelconv_gguf::convert::from_hf(model, family, ty, tokenizer, &name)?;
+    notes.extend(gp.notes);
+    let content = modelconv_gguf::writer::layout(&gp.metadata, &gp.tensors)?;
+    let (root, fname) = modelconv_core::split_file_path(file)?;
+    let tensors = gp.tensors.iter().map(|t| t.tensor.clone()).collect();
+    Ok((
+        OutputPlan {
+            root,
+            name: fname.clone(),
+            files: vec![modelconv_core::engine::PlannedFile {
+                rel_path: fname,
+                content,
+            }],
+        },
+        tensors,
+        notes,
+    ))
 }

@@ -28,3 +28,12 @@ pub use modelconv_core::{Category, DType, Error, Result};
 pub use modelconv_formats::hf::parse_size;
 pub use modelconv_parquet::{Codec, ParquetOptions, SchemaVersion};
 pub use verify::{verify, VerifyOptions, VerifyReport};
+
+/// Parses a GGUF type name for `--quant` (case-insensitive).
+pub fn core_gguf_type(name: &str) -> Result<modelconv_gguf::GgmlType> {
+    modelconv_gguf::GgmlType::from_name(name).ok_or_else(|| {
+        Error::InvalidOption(format!(
+            "unknown GGUF type '{name}'; this build writes F32, F16, BF16 and Q8_0 (k-quant presets such as Q4_K_M are planned)"
+        ))
+    })
+}

@@ -33,6 +33,10 @@ pub fn open_with(src: &str, inspect: bool) -> Result<Model> {
 fn open_path(path: &Path, inspect: bool) -> Result<Model> {
     match detect(path)? {
         SourceKind::HfDirectory => hf::read_dir(path),
+        SourceKind::Gguf => {
+            let (model, file) = modelconv_gguf::read_model(path)?;
+            modelconv_gguf::convert::to_hf(model, &file)
+        }
         SourceKind::Parquet => {
             let mut model = modelconv_parquet::layout::read_parquet_file(path)?;
             crate::family::undo_key_map(&mut model);

@@ -1,0 +1,94 @@
+//! GGUF for modelconv: the container ([`container`], [`writer`]), ggml types
+//! ([`types`]), block quantization ([`quant`]), and the conversion between
+//! Hugging Face models and llama.cpp's layout ([`convert`]).
+//!
+//! Status: the container reads every GGUF (all value and ggml types) and
+//! writes v3; F32, F16, BF16 and Q8_0 are read and written; other quantized
+//! types are carried and reported but not yet converted to floats.
+
+pub mod container;
+pub mod convert;
+pub mod quant;
+pub mod types;
+pub mod vocab;
+pub mod writer;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use modelconv_core::model::SourceFile;
+use modelconv_core::tensor::{MmapSlice, Tensor, TensorInfo};
+use modelconv_core::{DType, Model, Result, TensorSource};
+
+pub use container::{read, GgufFile, TensorEntry, Value};
+pub use types::GgmlType;
+
+/// The source of one GGUF tensor: zero-copy for plain types, dequantized to
+/// f32 for Q8_0, the raw blocks otherwise.
+pub fn tensor_source(file: &GgufFile, t: &TensorEntry) -> Result<(DType, Arc<dyn TensorSource>)> {
+    let start = (file.data_offset + t.offset) as usize;
+    let raw: Arc<dyn TensorSource> = Arc::new(MmapSlice::new(
+        Arc::clone(&file.map),
+        start..start + t.nbytes as usize,
+    )?);
+    if let Some(dt) = t.ggml_type.dtype() {
+        return Ok((dt, raw));
+    }
+    if quant::can_dequantize(t.ggml_type) {
+        return Ok((
+            DType::F32,
+            Arc::new(quant::DequantSource::new(
+                raw,
+                t.ggml_type,
+                t.numel() as usize,
+            )?),
+        ));
+    }
+    Ok((DType::U8, raw))
+}
+
+/// Reads a GGUF file as a model: tensors under their GGUF names (see
+/// [`convert::to_hf`] for Hugging Face names), metadata as strings.
+pub fn read_model(path: &Path) -> Result<(Model, GgufFile)> {
+    let file = read(path)?;
+    let mut model = Model {
+        format: format!("gguf-v{}", file.version),
+        root: path.to_path_buf(),
+        source_files: vec![SourceFile {
+            path: path.to_path_buf(),
+            size: file.map.len() as u64,
+        }],
+        ..Model::default()
+    };
+    for (k, v) in &file.metadata {
+        model.metadata.insert(
+            k.clone(),
+            match v {
+                Value::Str(s) => s.clone(),
+                other => other.display_short(),
+            },
+        );
+    }
+    for t in &file.tensors {
+        let (dtype, source) = tensor_source(&file, t)?;
+        let shape = if dtype == DType::U8 {
+            model.notes.push(format!(
+                "tensor '{}' is {} (read and carried as raw blocks; converting it to floats is not supported yet)",
+                t.name, t.ggml_type
+            ));
+            vec![t.nbytes as usize]
+        } else {
+            t.shape()
+        };
+        model.tensors.push(Tensor {
+            info: TensorInfo {
+                name: t.name.clone(),
+                dtype,
+                shape,
+            },
+            source,
+            file: path.to_path_buf(),
+        });
+    }
+    Ok((model, file))
+}

@@ -1,0 +1,357 @@
+//! GGUF: HF → GGUF → HF round trips for every decoder family and BERT,
+//! Q8_0, and hostile containers. (gguf-py interop is in tests/python/test_gguf.py.)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+
+use modelconv::{ConvertOptions, NoProgress, VerifyOptions};
+use modelconv_core::InvalidKind;
+
+fn fam(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/families")
+        .join(name)
+}
+
+fn convert(src: &Path, dst: &Path, opts: &ConvertOptions) -> modelconv::ConversionReport {
+    modelconv::convert(src.to_str().unwrap(), dst, opts, &NoProgress).unwrap()
+}
+
+fn gguf_opts(ty: &str) -> ConvertOptions {
+    ConvertOptions {
+        gguf_type: Some(modelconv::core_gguf_type(ty).unwrap()),
+        ..ConvertOptions::default()
+    }
+}
+
+#[test]
+fn hf_to_gguf_to_hf_is_bit_exact_in_f32_for_every_family() {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["llama", "mistral", "qwen2", "gemma", "minicpm", "bert"] {
+        let g = tmp.path().join(format!("{name}.gguf"));
+        let r = convert(&fam(name), &g, &gguf_opts("f32"));
+        assert_eq!(r.output_format, "gguf");
+        // Read back: HF names, Q/K permutation and Gemma's norm offset undone.
+        let v = modelconv::verify(
+            fam(name).to_str().unwrap(),
+            g.to_str().unwrap(),
+            &VerifyOptions {
+                exact: true,
+                allow_missing: name == "bert",
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(
+            v.passed,
+            "{name}: {:?}",
+            v.tensors.iter().filter(|t| !t.passed).collect::<Vec<_>>()
+        );
+        assert!(v.extra.is_empty(), "{name}: {:?}", v.extra);
+        if name == "bert" {
+            // llama.cpp's BERT has no pooler.
+            assert!(
+                v.missing.iter().all(|m| m.starts_with("pooler.")),
+                "{:?}",
+                v.missing
+            );
+        } else {
+            assert!(v.missing.is_empty(), "{name}: {:?}", v.missing);
+        }
+        let back = modelconv::inspect(g.to_str().unwrap()).unwrap();
+        assert_eq!(
+            back.detection.family.map(|f| f.name()),
+            Some(if name == "mistral" { "llama" } else { name })
+        );
+    }
+}
+
+#[test]
+fn bf16_model_round_trips_losslessly_and_q8_0_stays_close() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bf16 = tmp.path().join("bf16");
+    convert(
+        &fam("llama"),
+        &bf16,
+        &ConvertOptions {
+            dtype: Some(modelconv::DType::BF16),
+            ..Default::default()
+        },
+    );
+    let g = tmp.path().join("m.gguf");
+    convert(
+        &bf16,
+        &g,
+        &ConvertOptions {
+            dtype: Some(modelconv::DType::BF16),
+            ..Default::default()
+        },
+    );
+    let back = tmp.path().join("back");
+    convert(
+        &g,
+        &back,
+        &ConvertOptions {
+            dtype: Some(modelconv::DType::BF16),
+            ..Default::default()
+        },
+    );
+    let v = modelconv::verify(
+        bf16.to_str().unwrap(),
+        back.to_str().unwrap(),
+        &VerifyOptions {
+            exact: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(v.passed && v.bit_exact == v.compared, "{v:?}");
+    // Q8_0: every weight within half a quantization step of its block scale → cosine ~1.
+    let q = tmp.path().join("q8.gguf");
+    let r = convert(&fam("llama"), &q, &gguf_opts("q8_0"));
+    // 2 layers × 7 matrices + token_embd + output; norms stay F32.
+    assert_eq!(r.dtypes.get("Q8_0"), Some(&16), "{:?}", r.dtypes);
+    assert_eq!(r.dtypes.get("F32"), Some(&5), "{:?}", r.dtypes);
+    let v = modelconv::verify(
+        fam("llama").to_str().unwrap(),
+        q.to_str().unwrap(),
+        &VerifyOptions {
+            min_cosine: Some(0.9999),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        v.passed,
+        "{:?}",
+        v.tensors.iter().map(|t| t.cosine).fold(1.0, f64::min)
+    );
+}
+
+#[test]
+fn gguf_needs_a_known_family_and_a_supported_type() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tiny = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/tiny/all_dtypes.safetensors");
+    let err = modelconv::convert(
+        tiny.to_str().unwrap(),
+        &tmp.path().join("x.gguf"),
+        &gguf_opts("f16"),
+        &NoProgress,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("GGUF output needs a model family"), "{err}");
+    let err = modelconv::core_gguf_type("q4_k_m").unwrap_err().to_string();
+    assert!(err.contains("Q4_K_M are planned"), "{err}");
+    let err = modelconv::convert(
+        fam("llama").to_str().unwrap(),
+        &tmp.path().join("y.gguf"),
+        &gguf_opts("q4_k"),
+        &NoProgress,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("writing GGUF Q4_K is not supported yet"),
+        "{err}"
+    );
+}
+
+/// A minimal GGUF v3 file builder for hostile cases.
+struct B(Vec<u8>);
+impl B {
+    fn new(n_tensors: u64, n_kv: u64) -> B {
+        let mut v = b"GGUF".to_vec();
+        v.extend(3u32.to_le_bytes());
+        v.extend(n_tensors.to_le_bytes());
+        v.extend(n_kv.to_le_bytes());
+        B(v)
+    }
+    fn s(mut self, s: &str) -> B {
+        self.0.extend((s.len() as u64).to_le_bytes());
+        self.0.extend(s.as_bytes());
+        self
+    }
+    fn u32(mut self, x: u32) -> B {
+        self.0.extend(x.to_le_bytes());
+        self
+    }
+    fn u64(mut self, x: u64) -> B {
+        self.0.extend(x.to_le_bytes());
+        self
+    }
+    fn tensor(self, name: &str, dims: &[u64], ty: u32, off: u64) -> B {
+        let mut b = self.s(name).u32(dims.len() as u32);
+        for d in dims {
+            b = b.u64(*d);
+        }
+        b.u32(ty).u64(off)
+    }
+    fn pad_data(mut self, n: usize) -> B {
+        while !self.0.len().is_multiple_of(32) {
+            self.0.push(0);
+        }
+        self.0.extend(vec![0u8; n]);
+        self
+    }
+}
+
+#[test]
+fn hostile_gguf_files_give_typed_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: Vec<(&str, Vec<u8>, InvalidKind)> = vec![
+        (
+            "truncated header",
+            b"GGUF\x03\0\0\0\x01".to_vec(),
+            InvalidKind::Truncated,
+        ),
+        (
+            "bad version",
+            B::new(0, 0)
+                .0
+                .iter()
+                .enumerate()
+                .map(|(i, b)| if i == 4 { 9 } else { *b })
+                .collect(),
+            InvalidKind::UnknownFormat,
+        ),
+        (
+            "tensor count bomb",
+            B::new(u64::MAX / 2, 0).0,
+            InvalidKind::Truncated,
+        ),
+        (
+            "kv count bomb",
+            B::new(0, 1 << 60).0,
+            InvalidKind::Truncated,
+        ),
+        (
+            "string length wrap",
+            B::new(0, 1).u64(u64::MAX).0,
+            InvalidKind::Truncated,
+        ),
+        (
+            "array bomb",
+            B::new(0, 1).s("a").u32(9).u32(4).u64(1 << 60).0,
+            InvalidKind::Truncated,
+        ),
+        (
+            "nested arrays too deep",
+            {
+                let mut b = B::new(0, 1).s("a").u32(9);
+                for _ in 0..6 {
+                    b = b.u32(9).u64(1);
+                }
+                b.u32(4).u64(0).0
+            },
+            InvalidKind::LimitExceeded,
+        ),
+        (
+            "duplicate key",
+            B::new(0, 2).s("k").u32(4).u32(1).s("k").u32(4).u32(2).0,
+            InvalidKind::DuplicateKey,
+        ),
+        (
+            "bad value type",
+            B::new(0, 1).s("k").u32(77).u32(0).0,
+            InvalidKind::BadMetadata,
+        ),
+        (
+            "absurd alignment",
+            B::new(0, 1).s("general.alignment").u32(4).u32(3).0,
+            InvalidKind::BadMetadata,
+        ),
+        (
+            "too many dims",
+            B::new(1, 0)
+                .tensor("t", &[1, 1, 1, 1, 1], 0, 0)
+                .pad_data(4)
+                .0,
+            InvalidKind::BadShape,
+        ),
+        (
+            "zero dim",
+            B::new(1, 0).tensor("t", &[4, 0], 0, 0).pad_data(4).0,
+            InvalidKind::BadShape,
+        ),
+        (
+            "dims overflow",
+            B::new(1, 0)
+                .tensor("t", &[1 << 40, 1 << 40], 0, 0)
+                .pad_data(4)
+                .0,
+            InvalidKind::BadShape,
+        ),
+        (
+            "unknown type id",
+            B::new(1, 0).tensor("t", &[4], 99, 0).pad_data(16).0,
+            InvalidKind::BadDtype,
+        ),
+        (
+            "row not a block multiple",
+            B::new(1, 0).tensor("t", &[31], 8, 0).pad_data(64).0,
+            InvalidKind::BadShape,
+        ),
+        (
+            "unaligned offset",
+            B::new(1, 0).tensor("t", &[4], 0, 3).pad_data(64).0,
+            InvalidKind::OffsetOutOfBounds,
+        ),
+        (
+            "data past the end",
+            B::new(1, 0).tensor("t", &[64], 0, 0).pad_data(16).0,
+            InvalidKind::OffsetOutOfBounds,
+        ),
+        (
+            "overlapping tensors",
+            B::new(2, 0)
+                .tensor("a", &[16], 0, 0)
+                .tensor("b", &[16], 0, 32)
+                .pad_data(128)
+                .0,
+            InvalidKind::OverlappingOffsets,
+        ),
+        (
+            "duplicate tensor",
+            B::new(2, 0)
+                .tensor("a", &[8], 0, 0)
+                .tensor("a", &[8], 0, 32)
+                .pad_data(128)
+                .0,
+            InvalidKind::DuplicateTensor,
+        ),
+        (
+            "name not utf-8",
+            {
+                let mut b = B::new(1, 0);
+                b.0.extend(2u64.to_le_bytes());
+                b.0.extend([0xff, 0xfe]);
+                b.u32(1).u64(4).u32(0).u64(0).pad_data(16).0
+            },
+            InvalidKind::HeaderNotUtf8,
+        ),
+    ];
+    for (what, bytes, kind) in cases {
+        let p = tmp.path().join("bad.gguf");
+        std::fs::write(&p, &bytes).unwrap();
+        let t = std::time::Instant::now();
+        let err = modelconv::inspect(p.to_str().unwrap()).unwrap_err();
+        assert_eq!(err.invalid_kind(), Some(kind), "{what}: {err}");
+        assert!(err.to_string().contains("bad.gguf"), "{what}: {err}");
+        assert!(t.elapsed().as_secs_f64() < 1.0, "{what}");
+    }
+    // Every truncation point of a valid file is a clear error, never a panic.
+    let good = tmp.path().join("good.gguf");
+    convert(&fam("qwen2"), &good, &gguf_opts("f16"));
+    let bytes = std::fs::read(&good).unwrap();
+    let header_end = 4096.min(bytes.len());
+    for cut in (0..header_end).step_by(7).chain([bytes.len() - 1]) {
+        let p = tmp.path().join("cut.gguf");
+        std::fs::write(&p, &bytes[..cut]).unwrap();
+        assert!(
+            modelconv::inspect(p.to_str().unwrap()).is_err(),
+            "cut at {cut}"
+        );
+    }
+}
