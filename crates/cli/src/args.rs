@@ -48,6 +48,9 @@ pub struct CheckArgs {
     /// 16-bit PCM mono 16 kHz WAV files instead of the built-in audio (Whisper). Repeatable.
     #[arg(long)]
     pub audio: Vec<PathBuf>,
+    /// PNG images instead of the built-in ones (CLIP; centre-cropped, resized bilinearly). Repeatable.
+    #[arg(long)]
+    pub image: Vec<PathBuf>,
     /// Force the source's family (default: detect).
     #[arg(long, default_value = "auto")]
     pub model_type: String,

@@ -60,13 +60,19 @@ pub fn options(args: &CheckArgs) -> modelconv::Result<CheckOptions> {
                 .map(str::to_string),
         );
     }
-    let inputs = match (texts.is_empty(), args.audio.is_empty()) {
-        (true, true) => Inputs::Builtin,
-        (false, true) => Inputs::Texts(texts),
-        (true, false) => Inputs::Audio(args.audio.clone()),
-        (false, false) => {
+    let given = [
+        !texts.is_empty(),
+        !args.audio.is_empty(),
+        !args.image.is_empty(),
+    ];
+    let inputs = match given {
+        [false, false, false] => Inputs::Builtin,
+        [true, false, false] => Inputs::Texts(texts),
+        [false, true, false] => Inputs::Audio(args.audio.clone()),
+        [false, false, true] => Inputs::Images(args.image.clone()),
+        _ => {
             return Err(modelconv::Error::InvalidOption(
-                "give texts or audio, not both".into(),
+                "give one kind of input: --text/--text-file, --audio or --image".into(),
             ))
         }
     };

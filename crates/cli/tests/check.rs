@@ -155,3 +155,31 @@ fn unknown_family_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn verify_catches_a_single_flipped_bit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    ok(&modelconv(&[
+        "convert",
+        &fam("bert"),
+        out.to_str().unwrap(),
+        "-q",
+    ]));
+    let ok_run = modelconv(&["verify", &fam("bert"), out.to_str().unwrap(), "--exact"]);
+    assert_eq!(ok_run.status.code(), Some(0));
+    // Flip the lowest bit of the last byte of tensor data (an f32 mantissa bit).
+    let st = out.join("model.safetensors");
+    let mut bytes = std::fs::read(&st).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&st, &bytes).unwrap();
+    let bad = modelconv(&["verify", &fam("bert"), out.to_str().unwrap(), "--exact"]);
+    assert_eq!(bad.status.code(), Some(4));
+    let text = String::from_utf8_lossy(&bad.stdout);
+    assert!(
+        text.contains("FAIL") && text.contains("not bit-exact"),
+        "{text}"
+    );
+    assert_eq!(text.matches("not bit-exact").count(), 1, "{text}");
+}

@@ -18,6 +18,7 @@ pub mod bert;
 pub mod check;
 pub mod clip;
 pub mod decoder;
+pub mod images;
 pub mod nn;
 pub mod whisper;
 
@@ -67,6 +68,11 @@ pub enum Inputs {
     Texts(Vec<String>),
     /// 16-bit PCM mono 16 kHz WAV files (Whisper).
     Audio(Vec<PathBuf>),
+    /// PNG images (CLIP): centre-cropped to a square, resized bilinearly
+    /// to the model's image size, normalised with CLIP's mean/std. Both
+    /// models see the same pixels; this is not transformers' bicubic
+    /// resize, so compare models with it, not with transformers.
+    Images(Vec<PathBuf>),
 }
 
 /// One kind of output for every sample.
@@ -227,7 +233,14 @@ pub fn run(family: Family, model: &ModelRef<'_>, inputs: &Inputs) -> Result<Vec<
                     .opt_usize("image_size")
                     .or_else(|| modelconv_arch::config::Cfg::new(cfg).opt_usize("image_size"))
                     .unwrap_or(224);
-                let pixels = clip::pixels_from_uint8(&builtin_images(size), size)?;
+                let images = match inputs {
+                    Inputs::Images(paths) => paths
+                        .iter()
+                        .map(|p| images::load_png(p, size))
+                        .collect::<Result<Vec<_>>>()?,
+                    _ => builtin_images(size),
+                };
+                let pixels = clip::pixels_from_uint8(&images, size)?;
                 outs.push(out(
                     "image_embeds",
                     &clip::image_embeds(&vb, cfg, &pixels)?,
