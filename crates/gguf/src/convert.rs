@@ -162,12 +162,12 @@ pub fn from_hf(
     weight_type: GgmlType,
     tokenizer: Vec<(String, Value)>,
     name: &str,
+    st: Option<&modelconv_arch::bert::SentenceTransformers>,
 ) -> Result<GgufPlan> {
     let config = model
         .config
         .clone()
         .ok_or_else(|| Error::InvalidOption("GGUF output needs config.json".into()))?;
-    let st = None;
     let mut metadata: Vec<(String, Value)> = Vec::new();
     let hp = ag::hparams(family, &config, st)?;
     let mut hp = hp.into_iter();
@@ -202,7 +202,12 @@ pub fn from_hf(
             )));
         }
         let source = change(t, g.change, false)?;
-        let is_weight_matrix = t.info.shape.len() >= 2 && !g.name.ends_with("_norm.weight");
+        // As llama.cpp's converter: 1-D tensors, norms, position and token-type
+        // embeddings stay F32 (ggml adds them to F32 activations).
+        let always_f32 = g.name.ends_with("_norm.weight")
+            || g.name.starts_with("position_embd.")
+            || g.name.starts_with("token_types.");
+        let is_weight_matrix = t.info.shape.len() >= 2 && !always_f32;
         let mut ty = if is_weight_matrix {
             weight_type
         } else {
@@ -296,7 +301,7 @@ pub fn to_hf(mut model: Model, file: &GgufFile) -> Result<Model> {
             "vocab_size": vocab, "hidden_size": u("embedding_length"), "num_hidden_layers": u("block_count"),
             "num_attention_heads": u("attention.head_count"), "intermediate_size": u("feed_forward_length"),
             "max_position_embeddings": u("context_length"), "layer_norm_eps": f("attention.layer_norm_epsilon"),
-            "type_vocab_size": get(file, "bert.token_type_count").and_then(Value::as_u64).unwrap_or(2),
+            "type_vocab_size": get(file, "tokenizer.ggml.token_type_count").and_then(Value::as_u64).unwrap_or(2),
             "hidden_act": "gelu"
         })
     } else {

@@ -133,7 +133,10 @@ pub fn metadata(
             .get("type_vocab_size")
             .and_then(Json::as_u64)
             .unwrap_or(2);
-        out.push(("bert.token_type_count".into(), Value::U32(tv as u32)));
+        out.push((
+            "tokenizer.ggml.token_type_count".into(),
+            Value::U32(tv as u32),
+        ));
     }
     out.push(("tokenizer.ggml.tokens".into(), strs(tokens.clone())));
     out.push((

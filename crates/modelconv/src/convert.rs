@@ -698,7 +698,14 @@ fn gguf_plan(
         }
     };
     let name = crate::family::model_name(model);
-    let gp = modelconv_gguf::convert::from_hf(model, family, ty, tokenizer, &name)?;
+    let gp = modelconv_gguf::convert::from_hf(
+        model,
+        family,
+        ty,
+        tokenizer,
+        &name,
+        fam.sentence_transformers.as_ref(),
+    )?;
     notes.extend(gp.notes);
     let content = modelconv_gguf::writer::layout(&gp.metadata, &gp.tensors)?;
     let (root, fname) = modelconv_core::split_file_path(file)?;
