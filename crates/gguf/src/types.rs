@@ -1,11 +1,19 @@
-//! ggml tensor types: id, name, block size and bytes per block (from
-//! gguf-py's `GGML_QUANT_SIZES`, which mirrors ggml's static asserts).
+//! ggml tensor types: id, name, block size and bytes per block.
+//!
+//! The table is ggml's type enum (`ggml.h`, ggml 0.25.3 as vendored by
+//! llama-cpp-python 0.3.36) with the sizes of `ggml-common.h`'s static
+//! asserts; gguf-py's `GGML_QUANT_SIZES` agrees except for Q8_1, where it
+//! says 40 bytes (two f32) and ggml's block is 36 (two f16), and Q2_0 (42),
+//! which gguf-py 0.19.0 does not list yet. Ids 4, 5 and 31–33, 36–38 were
+//! removed from ggml and are rejected like any unknown id.
 
 use std::fmt;
 
 /// A ggml tensor type. Every id current ggml defines is known, so any GGUF
 /// in the wild opens; [`GgmlType::dtype`] says which ones modelconv reads
-/// as plain dtypes.
+/// as plain dtypes, and [`crate::quant`] which ones it can (de)quantize.
+/// Each type is also an associated constant (`GgmlType::Q4_K`), so code
+/// can match on types like on an enum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct GgmlType {
     /// The id stored in the file.
@@ -59,7 +67,73 @@ pub const TYPES: &[(u32, &str, u64, u64)] = &[
     (42, "Q2_0", 64, 2 + 16),
 ];
 
+macro_rules! consts {
+    ($($name:ident = $id:expr, $bs:expr, $ts:expr;)*) => {
+        impl GgmlType {
+            $(
+                #[doc = concat!("`", stringify!($name), "` (id ", stringify!($id), ").")]
+                pub const $name: GgmlType = GgmlType {
+                    id: $id,
+                    name: stringify!($name),
+                    block_size: $bs,
+                    type_size: $ts,
+                };
+            )*
+            /// Every type, in id order (the same list as [`GgmlType::all`]).
+            pub const ALL: &'static [GgmlType] = &[$(GgmlType::$name),*];
+        }
+    };
+}
+
+consts! {
+    F32 = 0, 1, 4;
+    F16 = 1, 1, 2;
+    Q4_0 = 2, 32, 18;
+    Q4_1 = 3, 32, 20;
+    Q5_0 = 6, 32, 22;
+    Q5_1 = 7, 32, 24;
+    Q8_0 = 8, 32, 34;
+    Q8_1 = 9, 32, 36;
+    Q2_K = 10, QK_K, 84;
+    Q3_K = 11, QK_K, 110;
+    Q4_K = 12, QK_K, 144;
+    Q5_K = 13, QK_K, 176;
+    Q6_K = 14, QK_K, 210;
+    Q8_K = 15, QK_K, 292;
+    IQ2_XXS = 16, QK_K, 66;
+    IQ2_XS = 17, QK_K, 74;
+    IQ3_XXS = 18, QK_K, 98;
+    IQ1_S = 19, QK_K, 50;
+    IQ4_NL = 20, 32, 18;
+    IQ3_S = 21, QK_K, 110;
+    IQ2_S = 22, QK_K, 82;
+    IQ4_XS = 23, QK_K, 136;
+    I8 = 24, 1, 1;
+    I16 = 25, 1, 2;
+    I32 = 26, 1, 4;
+    I64 = 27, 1, 8;
+    F64 = 28, 1, 8;
+    IQ1_M = 29, QK_K, 56;
+    BF16 = 30, 1, 2;
+    TQ1_0 = 34, QK_K, 54;
+    TQ2_0 = 35, QK_K, 66;
+    MXFP4 = 39, 32, 17;
+    NVFP4 = 40, 64, 36;
+    Q1_0 = 41, 128, 18;
+    Q2_0 = 42, 64, 18;
+}
+
 impl GgmlType {
+    /// Every type, by id.
+    pub fn all() -> impl Iterator<Item = GgmlType> {
+        TYPES.iter().filter_map(|t| GgmlType::from_id(t.0))
+    }
+
+    /// True for block-quantized types (block size > 1).
+    pub fn is_quantized(self) -> bool {
+        self.block_size > 1
+    }
+
     /// The type with this id, if ggml defines it.
     pub fn from_id(id: u32) -> Option<GgmlType> {
         TYPES
@@ -83,12 +157,7 @@ impl GgmlType {
 
     /// `F32`.
     pub fn f32() -> GgmlType {
-        GgmlType {
-            id: 0,
-            name: "F32",
-            block_size: 1,
-            type_size: 4,
-        }
+        GgmlType::F32
     }
 
     /// The plain dtype of this type, if it is one.
@@ -137,5 +206,23 @@ impl GgmlType {
 impl fmt::Display for GgmlType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_and_constants_agree() {
+        assert_eq!(GgmlType::all().collect::<Vec<_>>(), GgmlType::ALL);
+        for t in GgmlType::all() {
+            assert_eq!(GgmlType::from_name(&t.name.to_lowercase()), Some(t));
+        }
+        assert_eq!(GgmlType::from_id(12), Some(GgmlType::Q4_K));
+        assert_eq!(GgmlType::from_name("q8_0"), Some(GgmlType::Q8_0));
+        assert_eq!(GgmlType::from_id(4), None);
+        assert_eq!(GgmlType::from_id(43), None);
+        assert_eq!(GgmlType::Q8_1.type_size, 36);
     }
 }

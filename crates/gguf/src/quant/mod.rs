@@ -1,0 +1,570 @@
+//! ggml block quantization: scalar reference kernels and their dispatch.
+//!
+//! Hand-written because no maintained crate reproduces ggml's reference
+//! rounding bit for bit (and modelconv promises bit-exact output). Each
+//! kernel works on one block; [`quantize`] / [`dequantize`] run them over a
+//! buffer, [`quantize_par`] / [`dequantize_par`] over rows on rayon's pool
+//! (blocks are independent, so the result does not depend on the thread
+//! count).
+//!
+//! | type | quantize | dequantize | reference |
+//! |---|---|---|---|
+//! | F32, F16, BF16 | ✓ | ✓ | gguf-py (`astype`, its BF16 rounding) |
+//! | Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 | ✓ | ✓ | gguf-py `quants.py` (= ggml `_ref`) |
+//! | Q2_K, Q3_K, Q4_K, Q5_K, Q6_K | ✓ | ✓ | quantize: ggml `quantize_row_*_ref`; dequantize: gguf-py |
+//! | Q8_K | ✓ | ✓ | ggml (an intermediate type; gguf-py has neither) |
+//! | TQ1_0, TQ2_0, MXFP4 | ✓ | ✓ | gguf-py |
+//! | NVFP4, IQ4_NL, IQ4_XS | — | ✓ | gguf-py |
+//! | IQ1_S/M, IQ2_*, IQ3_*, Q8_1, Q1_0, Q2_0 | — | — | carried as raw blocks |
+//!
+//! Sizes that are not whole blocks are a [`QuantError::NotBlockMultiple`], so a
+//! caller can fall back to another type (llama.cpp's converter writes F16).
+
+pub mod float;
+pub mod kquants;
+pub mod legacy;
+pub mod other;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use modelconv_core::{DType, Error, Result, TensorSource};
+use rayon::prelude::*;
+
+use crate::types::GgmlType;
+
+/// Q8_0: 32 values per block.
+pub const Q8_0_BLOCK: usize = 32;
+
+/// Why a quantization kernel refused its input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuantError {
+    /// The element count (or row length) is not a multiple of the type's block size.
+    NotBlockMultiple {
+        /// Target type.
+        ggml_type: GgmlType,
+        /// The length given.
+        len: usize,
+    },
+    /// The byte count is not a whole number of blocks.
+    NotWholeBlocks {
+        /// Source type.
+        ggml_type: GgmlType,
+        /// The byte count given.
+        len: usize,
+    },
+    /// The output buffer has the wrong size.
+    OutputSize {
+        /// Expected length (elements or bytes).
+        expected: usize,
+        /// Given length.
+        got: usize,
+    },
+    /// modelconv has no kernel for this type (in this direction).
+    Unsupported {
+        /// The type.
+        ggml_type: GgmlType,
+        /// `"quantizing"` or `"dequantizing"`.
+        op: &'static str,
+    },
+}
+
+impl fmt::Display for QuantError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            QuantError::NotBlockMultiple { ggml_type, len } => write!(
+                f,
+                "{len} values are not a multiple of {ggml_type}'s block of {}",
+                ggml_type.block_size
+            ),
+            QuantError::NotWholeBlocks { ggml_type, len } => write!(
+                f,
+                "{len} bytes are not a whole number of {ggml_type} blocks ({} bytes each)",
+                ggml_type.type_size
+            ),
+            QuantError::OutputSize { expected, got } => {
+                write!(f, "output buffer holds {got}, {expected} needed")
+            }
+            QuantError::Unsupported { ggml_type, op } => {
+                write!(f, "{op} {ggml_type} is not supported yet")
+            }
+        }
+    }
+}
+
+impl std::error::Error for QuantError {}
+
+impl From<QuantError> for Error {
+    fn from(e: QuantError) -> Self {
+        match e {
+            QuantError::Unsupported { .. } => Error::Unsupported {
+                path: Default::default(),
+                detail: e.to_string(),
+            },
+            QuantError::NotBlockMultiple { .. } => Error::InvalidOption(e.to_string()),
+            QuantError::NotWholeBlocks { .. } | QuantError::OutputSize { .. } => {
+                Error::Internal(e.to_string())
+            }
+        }
+    }
+}
+
+type QFn = fn(&[f32], &mut [u8]);
+type DFn = fn(&[u8], &mut [f32]);
+
+/// Adapts a fixed-size block kernel to slices (lengths are checked by the caller).
+macro_rules! qk {
+    ($f:path, $n:expr) => {{
+        fn k(x: &[f32], out: &mut [u8]) {
+            if let Ok(b) = <&[f32; $n]>::try_from(x) {
+                $f(b, out)
+            }
+        }
+        k as QFn
+    }};
+}
+macro_rules! dk {
+    ($f:path, $n:expr) => {{
+        fn k(b: &[u8], y: &mut [f32]) {
+            if let Ok(y) = <&mut [f32; $n]>::try_from(y) {
+                $f(b, y)
+            }
+        }
+        k as DFn
+    }};
+}
+
+fn q_f32(x: &[f32], out: &mut [u8]) {
+    for (o, v) in out.chunks_exact_mut(4).zip(x) {
+        o.copy_from_slice(&v.to_le_bytes());
+    }
+}
+fn d_f32(b: &[u8], y: &mut [f32]) {
+    for (v, c) in y.iter_mut().zip(b.chunks_exact(4)) {
+        *v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+    }
+}
+fn q_f16(x: &[f32], out: &mut [u8]) {
+    for (o, &v) in out.chunks_exact_mut(2).zip(x) {
+        o.copy_from_slice(&float::f32_to_f16(v).to_le_bytes());
+    }
+}
+fn d_f16(b: &[u8], y: &mut [f32]) {
+    for (v, c) in y.iter_mut().zip(b.chunks_exact(2)) {
+        *v = float::f16_to_f32(u16::from_le_bytes([c[0], c[1]]));
+    }
+}
+fn q_bf16(x: &[f32], out: &mut [u8]) {
+    for (o, &v) in out.chunks_exact_mut(2).zip(x) {
+        o.copy_from_slice(&float::f32_to_bf16(v).to_le_bytes());
+    }
+}
+fn d_bf16(b: &[u8], y: &mut [f32]) {
+    for (v, c) in y.iter_mut().zip(b.chunks_exact(2)) {
+        *v = float::bf16_to_f32(u16::from_le_bytes([c[0], c[1]]));
+    }
+}
+
+fn quantizer(t: GgmlType) -> Option<QFn> {
+    use kquants::*;
+    use legacy::*;
+    use other::*;
+    Some(match t.name {
+        "F32" => q_f32 as QFn,
+        "F16" => q_f16 as QFn,
+        "BF16" => q_bf16 as QFn,
+        "Q4_0" => qk!(quantize_q4_0, 32),
+        "Q4_1" => qk!(quantize_q4_1, 32),
+        "Q5_0" => qk!(quantize_q5_0, 32),
+        "Q5_1" => qk!(quantize_q5_1, 32),
+        "Q8_0" => qk!(quantize_q8_0, 32),
+        "Q2_K" => qk!(quantize_q2_k, 256),
+        "Q3_K" => qk!(quantize_q3_k, 256),
+        "Q4_K" => qk!(quantize_q4_k, 256),
+        "Q5_K" => qk!(quantize_q5_k, 256),
+        "Q6_K" => qk!(quantize_q6_k, 256),
+        "Q8_K" => qk!(quantize_q8_k, 256),
+        "TQ1_0" => qk!(quantize_tq1_0, 256),
+        "TQ2_0" => qk!(quantize_tq2_0, 256),
+        "MXFP4" => qk!(quantize_mxfp4, 32),
+        _ => return None,
+    })
+}
+
+fn dequantizer(t: GgmlType) -> Option<DFn> {
+    use kquants::*;
+    use legacy::*;
+    use other::*;
+    Some(match t.name {
+        "F32" => d_f32 as DFn,
+        "F16" => d_f16 as DFn,
+        "BF16" => d_bf16 as DFn,
+        "Q4_0" => dk!(dequantize_q4_0, 32),
+        "Q4_1" => dk!(dequantize_q4_1, 32),
+        "Q5_0" => dk!(dequantize_q5_0, 32),
+        "Q5_1" => dk!(dequantize_q5_1, 32),
+        "Q8_0" => dk!(dequantize_q8_0, 32),
+        "Q2_K" => dk!(dequantize_q2_k, 256),
+        "Q3_K" => dk!(dequantize_q3_k, 256),
+        "Q4_K" => dk!(dequantize_q4_k, 256),
+        "Q5_K" => dk!(dequantize_q5_k, 256),
+        "Q6_K" => dk!(dequantize_q6_k, 256),
+        "Q8_K" => dk!(dequantize_q8_k, 256),
+        "TQ1_0" => dk!(dequantize_tq1_0, 256),
+        "TQ2_0" => dk!(dequantize_tq2_0, 256),
+        "MXFP4" => dk!(dequantize_mxfp4, 32),
+        "NVFP4" => dk!(dequantize_nvfp4, 64),
+        "IQ4_NL" => dk!(dequantize_iq4_nl, 32),
+        "IQ4_XS" => dk!(dequantize_iq4_xs, 256),
+        _ => return None,
+    })
+}
+
+/// True if there is a kernel that encodes f32 values as `t`.
+pub fn has_quantizer(t: GgmlType) -> bool {
+    quantizer(t).is_some()
+}
+
+/// True if there is a kernel that decodes `t` to f32 values.
+pub fn has_dequantizer(t: GgmlType) -> bool {
+    dequantizer(t).is_some()
+}
+
+/// True if modelconv can turn tensors of this type into floats: every
+/// plain dtype, and every type with a dequantization kernel.
+pub fn can_dequantize(t: GgmlType) -> bool {
+    t.dtype().is_some() || has_dequantizer(t)
+}
+
+/// True if the GGUF *converter* writes tensors of this type (`--quant`);
+/// the kernels cover more ([`has_quantizer`]) and the converter will follow.
+pub fn can_quantize(t: GgmlType) -> bool {
+    matches!(t.name, "F32" | "F16" | "BF16" | "Q8_0")
+}
+
+fn blocks_for(t: GgmlType, n_values: usize) -> Result<usize, QuantError> {
+    let bs = t.block_size as usize;
+    if bs == 0 || !n_values.is_multiple_of(bs) {
+        return Err(QuantError::NotBlockMultiple {
+            ggml_type: t,
+            len: n_values,
+        });
+    }
+    Ok(n_values / bs)
+}
+
+/// Bytes needed to store `n_values` values as `t`.
+pub fn quantized_len(t: GgmlType, n_values: usize) -> Result<usize, QuantError> {
+    let blocks = blocks_for(t, n_values)?;
+    blocks
+        .checked_mul(t.type_size as usize)
+        .ok_or(QuantError::NotBlockMultiple {
+            ggml_type: t,
+            len: n_values,
+        })
+}
+
+/// Encodes `x` as `t` into `out` (exactly [`quantized_len`] bytes).
+pub fn quantize_into(t: GgmlType, x: &[f32], out: &mut [u8]) -> Result<(), QuantError> {
+    let q = quantizer(t).ok_or(QuantError::Unsupported {
+        ggml_type: t,
+        op: "quantizing",
+    })?;
+    let need = quantized_len(t, x.len())?;
+    if out.len() != need {
+        return Err(QuantError::OutputSize {
+            expected: need,
+            got: out.len(),
+        });
+    }
+    let (bs, ts) = (t.block_size as usize, t.type_size as usize);
+    for (xb, ob) in x.chunks_exact(bs).zip(out.chunks_exact_mut(ts)) {
+        q(xb, ob);
+    }
+    Ok(())
+}
+
+/// Encodes `x` as `t` (scalar, one thread).
+pub fn quantize(t: GgmlType, x: &[f32]) -> Result<Vec<u8>, QuantError> {
+    let mut out = vec![0u8; quantized_len(t, x.len())?];
+    quantize_into(t, x, &mut out)?;
+    Ok(out)
+}
+
+/// Decodes `bytes` (whole blocks of `t`) into `out` (exactly the number of values).
+pub fn dequantize_into(t: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<(), QuantError> {
+    let d = dequantizer(t).ok_or(QuantError::Unsupported {
+        ggml_type: t,
+        op: "dequantizing",
+    })?;
+    let (bs, ts) = (t.block_size as usize, t.type_size as usize);
+    if ts == 0 || !bytes.len().is_multiple_of(ts) {
+        return Err(QuantError::NotWholeBlocks {
+            ggml_type: t,
+            len: bytes.len(),
+        });
+    }
+    let need = bytes.len() / ts * bs;
+    if out.len() != need {
+        return Err(QuantError::OutputSize {
+            expected: need,
+            got: out.len(),
+        });
+    }
+    for (b, y) in bytes.chunks_exact(ts).zip(out.chunks_exact_mut(bs)) {
+        d(b, y);
+    }
+    Ok(())
+}
+
+/// Decodes `bytes` (whole blocks of `t`) to f32 values (scalar, one thread).
+pub fn dequantize(t: GgmlType, bytes: &[u8]) -> Result<Vec<f32>, QuantError> {
+    let ts = t.type_size as usize;
+    let n = bytes
+        .len()
+        .checked_div(ts)
+        .unwrap_or(0)
+        .saturating_mul(t.block_size as usize);
+    let mut out = vec![0f32; n];
+    dequantize_into(t, bytes, &mut out)?;
+    Ok(out)
+}
+
+/// Encodes a matrix of rows of `row_len` values as `t`, rows in parallel.
+/// Fails (before any work) if `row_len` is not a multiple of the block size.
+pub fn quantize_par(t: GgmlType, x: &[f32], row_len: usize) -> Result<Vec<u8>, QuantError> {
+    let row_bytes = quantized_len(t, row_len)?;
+    if row_len == 0 || !x.len().is_multiple_of(row_len) {
+        return Err(QuantError::NotBlockMultiple {
+            ggml_type: t,
+            len: x.len(),
+        });
+    }
+    let mut out = vec![0u8; x.len() / row_len * row_bytes];
+    out.par_chunks_mut(row_bytes)
+        .zip(x.par_chunks(row_len))
+        .try_for_each(|(o, r)| quantize_into(t, r, o))?;
+    Ok(out)
+}
+
+/// Decodes whole blocks of `t` to f32 values, in parallel chunks of blocks.
+pub fn dequantize_par(t: GgmlType, bytes: &[u8]) -> Result<Vec<f32>, QuantError> {
+    let (bs, ts) = (t.block_size as usize, t.type_size as usize);
+    if ts == 0 || !bytes.len().is_multiple_of(ts) {
+        return Err(QuantError::NotWholeBlocks {
+            ggml_type: t,
+            len: bytes.len(),
+        });
+    }
+    const BLOCKS: usize = 256;
+    let mut out = vec![0f32; bytes.len() / ts * bs];
+    out.par_chunks_mut(BLOCKS * bs)
+        .zip(bytes.par_chunks(BLOCKS * ts))
+        .try_for_each(|(y, b)| dequantize_into(t, b, y))?;
+    Ok(out)
+}
+
+/// A quantized GGUF tensor read as little-endian f32 values (block by block).
+#[derive(Debug)]
+pub struct DequantSource {
+    inner: Arc<dyn TensorSource>,
+    ggml_type: GgmlType,
+    numel: usize,
+}
+
+impl DequantSource {
+    /// Dequantizes `inner` (the raw bytes of a tensor of `ggml_type` with `numel` elements).
+    pub fn new(inner: Arc<dyn TensorSource>, ggml_type: GgmlType, numel: usize) -> Result<Self> {
+        if !has_dequantizer(ggml_type) {
+            return Err(QuantError::Unsupported {
+                ggml_type,
+                op: "dequantizing",
+            }
+            .into());
+        }
+        let need = quantized_len(ggml_type, numel)?;
+        if need != inner.len() {
+            return Err(Error::Internal(format!(
+                "{ggml_type} tensor of {numel} values has {} bytes, {need} expected",
+                inner.len()
+            )));
+        }
+        Ok(DequantSource {
+            inner,
+            ggml_type,
+            numel,
+        })
+    }
+}
+
+impl TensorSource for DequantSource {
+    fn len(&self) -> usize {
+        self.numel * 4
+    }
+
+    fn read(&self, range: Range<usize>) -> Result<Cow<'_, [u8]>> {
+        let (bs, ts) = (
+            self.ggml_type.block_size as usize,
+            self.ggml_type.type_size as usize,
+        );
+        let (first, last) = (range.start / 4, range.end.div_ceil(4));
+        let (b0, b1) = (first / bs, last.div_ceil(bs));
+        let bytes = self.inner.read(b0 * ts..b1 * ts)?;
+        let mut vals = vec![0f32; (b1 - b0) * bs];
+        dequantize_into(self.ggml_type, &bytes, &mut vals)?;
+        let skip = first - b0 * bs;
+        let out: Vec<u8> = vals
+            .get(skip..skip + (last - first))
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let lo = range.start - first * 4;
+        Ok(Cow::Owned(
+            out.get(lo..lo + range.len()).unwrap_or_default().to_vec(),
+        ))
+    }
+
+    fn release(&self, range: Range<usize>) {
+        let (bs, ts) = (
+            self.ggml_type.block_size as usize,
+            self.ggml_type.type_size as usize,
+        );
+        let (b0, b1) = (range.start / 4 / bs, (range.end / 4) / bs);
+        self.inner.release(b0 * ts..b1 * ts);
+    }
+
+    fn identity(&self) -> String {
+        format!("dequant {} {}", self.ggml_type, self.inner.identity())
+    }
+}
+
+/// A float tensor quantized to a ggml type on the fly (whole blocks).
+#[derive(Debug)]
+pub struct QuantSource {
+    inner: Arc<dyn TensorSource>,
+    dtype: DType,
+    numel: usize,
+    ggml_type: GgmlType,
+}
+
+impl QuantSource {
+    /// Quantizes `inner` (elements of float `dtype`) to `ggml_type`; `numel`
+    /// must be a whole number of blocks (callers check per row first).
+    pub fn new(
+        inner: Arc<dyn TensorSource>,
+        dtype: DType,
+        numel: usize,
+        ggml_type: GgmlType,
+    ) -> Result<Self> {
+        if !dtype.is_float() {
+            return Err(Error::InvalidOption(format!(
+                "{ggml_type} needs float values, not {dtype}"
+            )));
+        }
+        if !has_quantizer(ggml_type) {
+            return Err(QuantError::Unsupported {
+                ggml_type,
+                op: "quantizing",
+            }
+            .into());
+        }
+        quantized_len(ggml_type, numel)?;
+        Ok(QuantSource {
+            inner,
+            dtype,
+            numel,
+            ggml_type,
+        })
+    }
+
+    /// Quantizes `inner` to Q8_0.
+    pub fn q8_0(inner: Arc<dyn TensorSource>, dtype: DType, numel: usize) -> Result<Self> {
+        Self::new(inner, dtype, numel, GgmlType::Q8_0)
+    }
+}
+
+impl TensorSource for QuantSource {
+    fn len(&self) -> usize {
+        quantized_len(self.ggml_type, self.numel).unwrap_or(0)
+    }
+
+    fn read(&self, range: Range<usize>) -> Result<Cow<'_, [u8]>> {
+        let (bs, ts) = (
+            self.ggml_type.block_size as usize,
+            self.ggml_type.type_size as usize,
+        );
+        let (b0, b1) = (range.start / ts, range.end.div_ceil(ts));
+        let es = self.dtype.size();
+        let raw = self.inner.read(b0 * bs * es..b1 * bs * es)?;
+        let mut f = vec![0u8; (b1 - b0) * bs * 4];
+        modelconv_core::cast::cast(self.dtype, DType::F32, &raw, &mut f)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let vals: Vec<f32> = f
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let out = quantize(self.ggml_type, &vals)?;
+        let skip = range.start - b0 * ts;
+        out.get(skip..skip + range.len())
+            .map(|s| Cow::Owned(s.to_vec()))
+            .ok_or_else(|| Error::Internal(format!("quantized read {range:?} out of range")))
+    }
+
+    fn release(&self, range: Range<usize>) {
+        let (bs, ts) = (
+            self.ggml_type.block_size as usize,
+            self.ggml_type.type_size as usize,
+        );
+        let es = self.dtype.size();
+        self.inner
+            .release(range.start / ts * bs * es..range.end / ts * bs * es);
+    }
+
+    fn identity(&self) -> String {
+        format!("{} {}", self.ggml_type, self.inner.identity())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kernel_round_trips_whole_blocks_and_refuses_partial_ones() {
+        for t in GgmlType::all() {
+            if !has_quantizer(t) {
+                continue;
+            }
+            let n = t.block_size as usize * 3;
+            let x: Vec<f32> = (0..n)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.03)
+                .collect();
+            let q = quantize(t, &x).unwrap_or_default();
+            assert_eq!(
+                q.len(),
+                n / t.block_size as usize * t.type_size as usize,
+                "{t}"
+            );
+            if has_dequantizer(t) {
+                let back = dequantize(t, &q).unwrap_or_default();
+                assert_eq!(back.len(), n, "{t}");
+                let err = x
+                    .iter()
+                    .zip(&back)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max);
+                assert!(err < 1.6, "{t}: max error {err}");
+            }
+            if t.block_size > 1 {
+                assert!(matches!(
+                    quantize(t, &x[..n - 1]),
+                    Err(QuantError::NotBlockMultiple { .. })
+                ));
+            }
+            assert_eq!(quantize_par(t, &x, n).ok(), Some(q), "{t}");
+        }
+    }
+}
