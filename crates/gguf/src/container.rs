@@ -1,12 +1,28 @@
 //! Reading the GGUF container (v2, v3; little-endian).
 //!
 //! Hand-written: no crate validates GGUF the way a file from a stranger
-//! needs. Every length comes from the file, so every length is checked
-//! against what is left of the file before anything is allocated (an array
-//! that claims 2⁶⁰ elements in a 1 KB file fails at once), arithmetic is
-//! checked, nesting is bounded, and tensor data must be aligned, inside the
-//! file and non-overlapping. Errors name the file, the key or tensor and
-//! the byte offset.
+//! needs (the GGUF CVEs of 2024–2026 are all "a length from the file drives
+//! an allocation or an offset"). Every length comes from the file, so every
+//! length is checked against what is left of the file before anything is
+//! allocated (an array that claims 2⁶⁰ elements in a 1 KB file fails at
+//! once, and no string or array may exceed 2³⁰ bytes/elements, ggml's cap),
+//! arithmetic is checked, nesting is bounded, and tensor data must be
+//! aligned, inside the file and laid out exactly as ggml requires: in
+//! tensor-info order, each at the previous one's padded end (a hole is
+//! [`InvalidKind::OffsetGap`], going backwards is
+//! [`InvalidKind::OverlappingOffsets`]). Errors name the file, the key or
+//! tensor and the byte offset.
+//!
+//! Decisions where the tools disagree:
+//! - tensor names longer than ggml's 63 bytes are read (gguf-py reads and
+//!   writes them) but recorded in [`GgufFile::warnings`]: llama.cpp will
+//!   refuse such a file, and modelconv's writer refuses to write one;
+//! - an empty metadata key is an error (ggml rejects it);
+//! - big-endian files (no flag marks them; the version reads byte-swapped)
+//!   are [`Error::Unsupported`];
+//! - tensor data is never copied: [`GgufFile::tensor_data`] is a slice of
+//!   the memory map, [`crate::tensor_source`] a zero-copy
+//!   [`modelconv_core::TensorSource`].
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -27,6 +43,11 @@ pub const MAX_ALIGNMENT: u64 = 1 << 16;
 pub const MAX_DEPTH: usize = 4;
 /// ggml's GGML_MAX_DIMS.
 pub const MAX_DIMS: usize = 4;
+/// Longest string and largest array accepted (ggml's `GGUF_MAX_STRING_LENGTH`
+/// and `GGUF_MAX_ARRAY_ELEMENTS`, 1 GiB).
+pub const MAX_LEN: u64 = 1 << 30;
+/// Longest tensor name llama.cpp accepts (`GGML_MAX_NAME` − 1).
+pub const MAX_NAME: usize = 63;
 
 /// A metadata value.
 #[derive(Debug, Clone, PartialEq)]
@@ -186,12 +207,84 @@ pub struct GgufFile {
     pub data_offset: u64,
     /// The mapped file.
     pub map: Arc<MmapFile>,
+    /// Things that are legal GGUF but that llama.cpp would refuse (long names).
+    pub warnings: Vec<String>,
 }
 
 impl GgufFile {
     /// A metadata value by key.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// A tensor by name.
+    pub fn tensor(&self, name: &str) -> Option<&TensorEntry> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+
+    /// Absolute byte range of a tensor's data in the file.
+    pub fn tensor_range(&self, t: &TensorEntry) -> Result<std::ops::Range<usize>> {
+        let start = self.data_offset.checked_add(t.offset);
+        let end = start.and_then(|s| s.checked_add(t.nbytes));
+        match (start, end) {
+            (Some(s), Some(e)) if e <= self.map.len() as u64 => Ok(s as usize..e as usize),
+            _ => Err(Error::invalid(
+                &self.path,
+                InvalidKind::OffsetOutOfBounds,
+                "tensor data outside the file",
+            )
+            .with_tensor(&t.name)),
+        }
+    }
+
+    /// The raw bytes of a tensor (zero-copy: a slice of the memory map).
+    pub fn tensor_data(&self, t: &TensorEntry) -> Result<&[u8]> {
+        let r = self.tensor_range(t)?;
+        self.map.bytes().get(r).ok_or_else(|| {
+            Error::invalid(
+                &self.path,
+                InvalidKind::OffsetOutOfBounds,
+                "tensor data outside the file",
+            )
+            .with_tensor(&t.name)
+        })
+    }
+
+    /// A tensor's values as f32 (dequantized on rayon's pool when quantized;
+    /// plain float and integer types are converted exactly as gguf-py does).
+    pub fn dequantize(&self, t: &TensorEntry) -> Result<Vec<f32>> {
+        let data = self.tensor_data(t)?;
+        let fail = |e: crate::quant::QuantError| Error::from(e).with_tensor(&t.name);
+        match t.ggml_type.name {
+            "I8" => Ok(data.iter().map(|&b| f32::from(b as i8)).collect()),
+            "I16" => Ok(data
+                .chunks_exact(2)
+                .map(|c| f32::from(i16::from_le_bytes([c[0], c[1]])))
+                .collect()),
+            "I32" => Ok(data
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32)
+                .collect()),
+            "I64" => Ok(data
+                .chunks_exact(8)
+                .map(|c| {
+                    i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32
+                })
+                .collect()),
+            "F64" => Ok(data
+                .chunks_exact(8)
+                .map(|c| {
+                    f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32
+                })
+                .collect()),
+            _ => crate::quant::dequantize_par(t.ggml_type, data).map_err(|e| match e {
+                crate::quant::QuantError::Unsupported { .. } => Error::Unsupported {
+                    path: self.path.clone(),
+                    detail: format!("tensor '{}': {e}", t.name),
+                },
+                other => fail(other),
+            }),
+        }
     }
 }
 
@@ -216,7 +309,10 @@ impl<'a> Cursor<'a> {
             .checked_add(n)
             .filter(|&e| e <= self.buf.len())
             .ok_or_else(|| self.err(InvalidKind::Truncated, format!("file ends inside {what}")))?;
-        let s = &self.buf[self.pos..end];
+        let s = self
+            .buf
+            .get(self.pos..end)
+            .ok_or_else(|| self.err(InvalidKind::Truncated, format!("file ends inside {what}")))?;
         self.pos = end;
         Ok(s)
     }
@@ -238,6 +334,12 @@ impl<'a> Cursor<'a> {
 
     fn string(&mut self, what: &str) -> Result<String> {
         let len = self.u64(what)?;
+        if len > MAX_LEN && len <= self.remaining() as u64 {
+            return Err(self.err(
+                InvalidKind::LimitExceeded,
+                format!("{what}: string of {len} bytes (at most {MAX_LEN})"),
+            ));
+        }
         let len = usize::try_from(len)
             .ok()
             .filter(|&l| l <= self.remaining())
@@ -314,7 +416,15 @@ impl<'a> Cursor<'a> {
                             ),
                         )
                     })?;
-                let mut v = Vec::with_capacity(n);
+                if n as u64 > MAX_LEN {
+                    return Err(self.err(
+                        InvalidKind::LimitExceeded,
+                        format!("'{key}': array of {n} elements (at most {MAX_LEN})"),
+                    ));
+                }
+                // Bounded by the bytes left, but a Value is larger than its
+                // encoding: grow as elements are actually read.
+                let mut v = Vec::with_capacity(n.min(4096));
                 for _ in 0..n {
                     v.push(self.value(ety, key, depth + 1)?);
                 }
@@ -374,11 +484,17 @@ pub fn read(path: &Path) -> Result<GgufFile> {
             format!("{n_tensors} tensors and {n_kv} metadata entries cannot fit in the {left} bytes left"),
         ));
     }
-    let mut metadata: Vec<(String, Value)> = Vec::with_capacity(n_kv as usize);
+    let mut metadata: Vec<(String, Value)> = Vec::with_capacity((n_kv as usize).min(4096));
     let mut keys = HashSet::new();
     for _ in 0..n_kv {
         let at = c.pos;
         let key = c.string("a metadata key")?;
+        if key.is_empty() {
+            return Err(
+                Error::invalid(path, InvalidKind::BadMetadata, "empty metadata key")
+                    .at_offset(at as u64),
+            );
+        }
         let ty = c.u32(&key)?;
         let v = c.value(ty, &key, 0)?;
         if !keys.insert(key.clone()) {
@@ -409,8 +525,9 @@ pub fn read(path: &Path) -> Result<GgufFile> {
             format!("general.alignment {alignment} is not a power of two up to {MAX_ALIGNMENT}"),
         ));
     }
-    let mut tensors: Vec<TensorEntry> = Vec::with_capacity(n_tensors as usize);
+    let mut tensors: Vec<TensorEntry> = Vec::with_capacity((n_tensors as usize).min(4096));
     let mut names = HashSet::new();
+    let mut warnings = Vec::new();
     for _ in 0..n_tensors {
         let at = c.pos as u64;
         let name = c.string("a tensor name")?;
@@ -454,12 +571,13 @@ pub fn read(path: &Path) -> Result<GgufFile> {
                     format!("dimensions {dims:?} overflow"),
                 )
             })?;
-        if !dims[0].is_multiple_of(ggml_type.block_size) {
+        let row = dims.first().copied().unwrap_or(0);
+        if !row.is_multiple_of(ggml_type.block_size) {
             return Err(bad(
                 InvalidKind::BadShape,
                 format!(
-                    "row length {} is not a multiple of {}'s block size {}",
-                    dims[0], ggml_type, ggml_type.block_size
+                    "row length {row} is not a multiple of {}'s block size {}",
+                    ggml_type, ggml_type.block_size
                 ),
             ));
         }
@@ -478,6 +596,12 @@ pub fn read(path: &Path) -> Result<GgufFile> {
                 "tensor name appears twice".into(),
             ));
         }
+        if name.len() > MAX_NAME {
+            warnings.push(format!(
+                "tensor '{name}': name is {} bytes; llama.cpp accepts at most {MAX_NAME}",
+                name.len()
+            ));
+        }
         tensors.push(TensorEntry {
             name,
             dims,
@@ -490,39 +614,49 @@ pub fn read(path: &Path) -> Result<GgufFile> {
         .checked_next_multiple_of(alignment)
         .ok_or_else(|| Error::invalid(path, InvalidKind::Truncated, "header overflows"))?;
     let data_len = (buf.len() as u64).saturating_sub(data_offset);
-    let mut spans: Vec<(u64, u64, &str)> = Vec::with_capacity(tensors.len());
+    // ggml's rule: tensor i starts exactly where tensor i-1's padded data ends.
+    let mut expected = 0u64;
     for t in &tensors {
+        let at = data_offset.saturating_add(t.offset);
+        let bad = |kind, d: String| {
+            Error::invalid(path, kind, d)
+                .with_tensor(&t.name)
+                .at_offset(at)
+        };
         let end = t
             .offset
             .checked_add(t.nbytes)
             .filter(|&e| e <= data_len)
             .ok_or_else(|| {
-                Error::invalid(
-                    path,
+                bad(
                     InvalidKind::OffsetOutOfBounds,
                     format!(
                         "data {}..+{} is outside the {data_len}-byte data section",
                         t.offset, t.nbytes
                     ),
                 )
-                .with_tensor(&t.name)
-                .at_offset(data_offset.saturating_add(t.offset))
             })?;
-        spans.push((t.offset, end, t.name.as_str()));
-    }
-    spans.sort_unstable();
-    for w in spans.windows(2) {
-        if let [a, b] = w {
-            if b.0 < a.1 {
-                return Err(Error::invalid(
-                    path,
-                    InvalidKind::OverlappingOffsets,
-                    format!("data of '{}' overlaps '{}'", b.2, a.2),
-                )
-                .with_tensor(b.2)
-                .at_offset(data_offset + b.0));
-            }
+        if t.offset < expected {
+            return Err(bad(
+                InvalidKind::OverlappingOffsets,
+                format!(
+                    "data offset {} overlaps the previous tensor, which ends at {expected}",
+                    t.offset
+                ),
+            ));
         }
+        if t.offset > expected {
+            return Err(bad(
+                InvalidKind::OffsetGap,
+                format!(
+                    "data offset {} leaves a gap: the previous tensor ends at {expected} (ggml requires consecutive tensors)",
+                    t.offset
+                ),
+            ));
+        }
+        expected = end
+            .checked_next_multiple_of(alignment)
+            .ok_or_else(|| bad(InvalidKind::OffsetOutOfBounds, "data end overflows".into()))?;
     }
     Ok(GgufFile {
         path: path.to_path_buf(),
@@ -532,5 +666,6 @@ pub fn read(path: &Path) -> Result<GgufFile> {
         alignment,
         data_offset,
         map,
+        warnings,
     })
 }

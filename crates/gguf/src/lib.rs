@@ -3,8 +3,17 @@
 //! Hugging Face models and llama.cpp's layout ([`convert`]).
 //!
 //! Status: the container reads every GGUF (all value and ggml types) and
-//! writes v3; F32, F16, BF16 and Q8_0 are read and written; other quantized
-//! types are carried and reported but not yet converted to floats.
+//! writes v3. Kernels ([`quant`]): F32/F16/BF16, the legacy quants, the
+//! k-quants, TQ1_0/TQ2_0 and MXFP4 are quantized and dequantized; NVFP4,
+//! IQ4_NL and IQ4_XS are dequantized; the grid-based IQ types (IQ1_*, IQ2_*,
+//! IQ3_*) are carried as raw blocks. The converter (`--quant`) writes F32,
+//! F16, BF16 and Q8_0 ([`quant::can_quantize`]).
+//!
+//! Main entry points: [`read`] → [`GgufFile`] (metadata, [`TensorEntry`]s,
+//! [`GgufFile::tensor_data`], [`GgufFile::dequantize`]), [`tensor_source`]
+//! (a zero-copy or dequantizing [`TensorSource`]), [`writer::header`] /
+//! [`writer::layout`] / [`writer::write_to`], [`quant::quantize`] /
+//! [`quant::dequantize`] and their `_par` forms.
 
 pub mod container;
 pub mod convert;
@@ -23,13 +32,13 @@ use modelconv_core::{DType, Model, Result, TensorSource};
 pub use container::{read, GgufFile, TensorEntry, Value};
 pub use types::GgmlType;
 
-/// The source of one GGUF tensor: zero-copy for plain types, dequantized to
-/// f32 for Q8_0, the raw blocks otherwise.
+/// The source of one GGUF tensor: zero-copy for plain types (F32, F16,
+/// BF16, F64, I8–I64 map to their [`DType`]), dequantized to f32 (block by
+/// block, on demand) for types with a kernel, the raw blocks as U8 otherwise.
 pub fn tensor_source(file: &GgufFile, t: &TensorEntry) -> Result<(DType, Arc<dyn TensorSource>)> {
-    let start = (file.data_offset + t.offset) as usize;
     let raw: Arc<dyn TensorSource> = Arc::new(MmapSlice::new(
         Arc::clone(&file.map),
-        start..start + t.nbytes as usize,
+        file.tensor_range(t)?,
     )?);
     if let Some(dt) = t.ggml_type.dtype() {
         return Ok((dt, raw));
@@ -69,6 +78,7 @@ pub fn read_model(path: &Path) -> Result<(Model, GgufFile)> {
             },
         );
     }
+    model.notes.extend(file.warnings.iter().cloned());
     for t in &file.tensors {
         let (dtype, source) = tensor_source(&file, t)?;
         let shape = if dtype == DType::U8 {
