@@ -346,7 +346,14 @@ fn hostile_gguf_files_give_typed_errors() {
     convert(&fam("qwen2"), &good, &gguf_opts("f16"));
     let bytes = std::fs::read(&good).unwrap();
     let header_end = 4096.min(bytes.len());
-    for cut in (0..header_end).step_by(7).chain([bytes.len() - 1]) {
+    // The file is padded to the alignment after the last tensor (as gguf-py
+    // writes it), so cut inside the last tensor's data, not the padding.
+    let parsed = modelconv_gguf::read(&good).unwrap();
+    let data_end = parsed
+        .tensor_range(parsed.tensors.last().unwrap())
+        .unwrap()
+        .end;
+    for cut in (0..header_end).step_by(7).chain([data_end - 1]) {
         let p = tmp.path().join("cut.gguf");
         std::fs::write(&p, &bytes[..cut]).unwrap();
         assert!(
