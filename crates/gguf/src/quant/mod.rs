@@ -15,12 +15,14 @@
 //! | Q8_K | ✓ | ✓ | ggml (an intermediate type; gguf-py has neither) |
 //! | TQ1_0, TQ2_0, MXFP4 | ✓ | ✓ | gguf-py |
 //! | NVFP4, IQ4_NL, IQ4_XS | — | ✓ | gguf-py |
-//! | IQ1_S/M, IQ2_*, IQ3_*, Q8_1, Q1_0, Q2_0 | — | — | carried as raw blocks |
+//! | IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ1_S, IQ1_M | — | ✓ | gguf-py ([`iq`]) |
+//! | Q8_1, Q1_0, Q2_0 | — | — | carried as raw blocks (neither gguf-py nor ggml dequantizes Q8_1) |
 //!
 //! Sizes that are not whole blocks are a [`QuantError::NotBlockMultiple`], so a
 //! caller can fall back to another type (llama.cpp's converter writes F16).
 
 pub mod float;
+pub mod iq;
 pub mod kquants;
 pub mod legacy;
 pub mod other;
@@ -218,6 +220,13 @@ fn dequantizer(t: GgmlType) -> Option<DFn> {
         "NVFP4" => dk!(dequantize_nvfp4, 64),
         "IQ4_NL" => dk!(dequantize_iq4_nl, 32),
         "IQ4_XS" => dk!(dequantize_iq4_xs, 256),
+        "IQ2_XXS" => dk!(iq::dequantize_iq2_xxs, 256),
+        "IQ2_XS" => dk!(iq::dequantize_iq2_xs, 256),
+        "IQ2_S" => dk!(iq::dequantize_iq2_s, 256),
+        "IQ3_XXS" => dk!(iq::dequantize_iq3_xxs, 256),
+        "IQ3_S" => dk!(iq::dequantize_iq3_s, 256),
+        "IQ1_S" => dk!(iq::dequantize_iq1_s, 256),
+        "IQ1_M" => dk!(iq::dequantize_iq1_m, 256),
         _ => return None,
     })
 }

@@ -45,7 +45,11 @@ FILES = HERE / "files"
 # gguf-py implements quantize for these (F16 via astype) ...
 GGUFPY_QUANTIZE = ["F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "TQ1_0", "TQ2_0", "MXFP4"]
 # ... and dequantize for these (plus the IQ grid types, which modelconv does not decode yet).
-GGUFPY_DEQUANT_ONLY = ["Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "NVFP4", "IQ4_NL", "IQ4_XS"]
+GGUFPY_DEQUANT_ONLY = ["Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "NVFP4", "IQ4_NL", "IQ4_XS",
+                       "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ1_S", "IQ1_M"]
+# The IQ lattices, in this order, as one byte per value: the index into the grid map.
+IQ_GRIDS = ["IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ1_S"]
+GRID_FILE = HERE.parents[1] / "src" / "quant" / "iq_grids.bin"
 KQUANTS = ["Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K"]
 
 
@@ -126,7 +130,7 @@ def write_quant_refs(x):
                 raw[i, off + 2:off + 4] = sane[(i + 1) % n_blocks]
             elif name in ("Q3_K", "Q6_K"):
                 raw[i, ts - 2:] = sane[i]
-            elif name in ("IQ4_NL", "IQ4_XS"):
+            elif name.startswith("IQ") and name != "IQ1_M":
                 raw[i, 0:2] = sane[i]
         qb = raw.tobytes()
         (QUANT / f"{name}.raw.bin").write_bytes(qb)
@@ -134,6 +138,19 @@ def write_quant_refs(x):
         (QUANT / f"{name}.rawdq.bin").write_bytes(np.ascontiguousarray(dq, np.float32).tobytes())
         manifest["dequantize"][name] = {"oracle": "gguf-py", "q": f"{name}.raw.bin", "dq": f"{name}.rawdq.bin"}
     return manifest
+
+
+def write_iq_grids():
+    """The IQ lattice tables, taken from gguf-py (ggml's `iq*_grid` constants): the format's own
+    data, needed to decode these types. One byte per value, the index into the type's grid map."""
+    out = bytearray()
+    for name in IQ_GRIDS:
+        cls = getattr(gguf.quants, name)
+        cls.init_grid()
+        grid = cls.grid.reshape(cls.grid_shape)
+        lut = {float(v): i for i, v in enumerate(cls.grid_map)}
+        out += bytes(lut[float(v)] for v in grid.reshape(-1))
+    GRID_FILE.write_bytes(bytes(out))
 
 
 # ------------------------------------------------------------------ ggml C reference
@@ -357,6 +374,7 @@ def describe(path, meta):
 
 def main():
     x = inputs()
+    write_iq_grids()
     manifest = write_quant_refs(x)
     old = QUANT / "manifest.json"
     if old.exists():
