@@ -4,9 +4,9 @@
 //!
 //! Status: the container reads every GGUF (all value and ggml types) and
 //! writes v3. Kernels ([`quant`]): F32/F16/BF16, the legacy quants, the
-//! k-quants, TQ1_0/TQ2_0 and MXFP4 are quantized and dequantized; NVFP4
-//! and every IQ type are dequantized; Q8_1, Q1_0 and Q2_0 are carried as
-//! raw blocks. The converter (`--quant`) writes F32,
+//! k-quants, TQ1_0/TQ2_0, MXFP4, Q1_0 and Q2_0 are quantized and
+//! dequantized; NVFP4 and every IQ type are dequantized; Q8_1 (an
+//! activation type nothing dequantizes) is carried as raw blocks. The converter (`--quant`) writes F32,
 //! F16, BF16 and Q8_0 ([`quant::can_quantize`]).
 //!
 //! Main entry points: [`read`] → [`GgufFile`] (metadata, [`TensorEntry`]s,

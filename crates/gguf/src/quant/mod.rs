@@ -16,7 +16,8 @@
 //! | TQ1_0, TQ2_0, MXFP4 | ✓ | ✓ | gguf-py |
 //! | NVFP4, IQ4_NL, IQ4_XS | — | ✓ | gguf-py |
 //! | IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ1_S, IQ1_M | — | ✓ | gguf-py ([`iq`]) |
-//! | Q8_1, Q1_0, Q2_0 | — | — | carried as raw blocks (neither gguf-py nor ggml dequantizes Q8_1) |
+//! | Q1_0, Q2_0 | ✓ | ✓ | ggml C (`quantize_row_q{1,2}_0_ref`, `dequantize_row_*`); gguf-py has neither |
+//! | Q8_1 | — | — | carried as raw blocks (an activation type; neither gguf-py nor ggml dequantizes it) |
 //!
 //! Sizes that are not whole blocks are a [`QuantError::NotBlockMultiple`], so a
 //! caller can fall back to another type (llama.cpp's converter writes F16).
@@ -191,6 +192,8 @@ fn quantizer(t: GgmlType) -> Option<QFn> {
         "TQ1_0" => qk!(quantize_tq1_0, 256),
         "TQ2_0" => qk!(quantize_tq2_0, 256),
         "MXFP4" => qk!(quantize_mxfp4, 32),
+        "Q1_0" => qk!(quantize_q1_0, 128),
+        "Q2_0" => qk!(quantize_q2_0, 64),
         _ => return None,
     })
 }
@@ -217,6 +220,8 @@ fn dequantizer(t: GgmlType) -> Option<DFn> {
         "TQ1_0" => dk!(dequantize_tq1_0, 256),
         "TQ2_0" => dk!(dequantize_tq2_0, 256),
         "MXFP4" => dk!(dequantize_mxfp4, 32),
+        "Q1_0" => dk!(dequantize_q1_0, 128),
+        "Q2_0" => dk!(dequantize_q2_0, 64),
         "NVFP4" => dk!(dequantize_nvfp4, 64),
         "IQ4_NL" => dk!(dequantize_iq4_nl, 32),
         "IQ4_XS" => dk!(dequantize_iq4_xs, 256),

@@ -1,7 +1,9 @@
 //! The remaining grid-free formats: ternary TQ1_0 / TQ2_0 (quantize and
 //! dequantize), MXFP4 (quantize and dequantize), NVFP4, IQ4_NL and IQ4_XS
-//! (dequantize). Each mirrors gguf-py's numpy code operation for operation,
+//! (dequantize) mirror gguf-py's numpy code operation for operation,
 //! including its uint8 wrap-arounds, so the bytes and floats are identical.
+//! Q1_0 and Q2_0 (new in ggml, absent from gguf-py) follow ggml's C
+//! reference.
 
 use super::float::{
     f16_to_f32, f32_to_f16, inv_or_zero, np_amax, np_cast_i8, np_cast_u8, np_roundf,
@@ -215,5 +217,69 @@ pub fn dequantize_iq4_xs(b: &[u8], y: &mut [f32; QK_K]) {
         let dl = d * f32::from(scale);
         let nib = (byte(b, 8 + ib * 16 + j % 16) >> (4 * (j / 16))) & 0x0F;
         *v = dl * f32::from(KVALUES_IQ4NL[usize::from(nib)]);
+    }
+}
+
+/// Q1_0 (`d, qs[16]`; ggml's `quantize_row_q1_0_ref`, gguf-py has no Q1_0
+/// kernel): 128 values into 18 bytes — the mean magnitude and one sign bit each.
+pub fn quantize_q1_0(x: &[f32; 128], out: &mut [u8]) {
+    let mut sum_abs = 0f32;
+    for &v in x {
+        sum_abs += v.abs();
+    }
+    let d = sum_abs / 128.0;
+    if let Some(dst) = out.get_mut(..2) {
+        dst.copy_from_slice(&super::float::ggml_f32_to_f16(d).to_le_bytes());
+    }
+    for (j, o) in out.iter_mut().skip(2).take(16).enumerate() {
+        *o = (0..8).fold(0u8, |acc, bit| {
+            acc | (u8::from(x[j * 8 + bit] >= 0.0) << bit)
+        });
+    }
+}
+
+/// Q1_0: one block back to 128 values (`±d`).
+pub fn dequantize_q1_0(b: &[u8], y: &mut [f32; 128]) {
+    let d = rd_half(b, 0);
+    for (j, v) in y.iter_mut().enumerate() {
+        *v = if (byte(b, 2 + j / 8) >> (j % 8)) & 1 == 1 {
+            d
+        } else {
+            -d
+        };
+    }
+}
+
+/// Q2_0 (`d, qs[16]`; ggml's `quantize_row_q2_0_ref`): 64 values into 18
+/// bytes — levels {-1, 0, 1, 2} × max|x|, four per byte, LSB first.
+pub fn quantize_q2_0(x: &[f32; 64], out: &mut [u8]) {
+    let mut amax = 0f32;
+    for &v in x {
+        let a = v.abs();
+        if a > amax {
+            amax = a;
+        }
+    }
+    let d = amax;
+    let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+    if let Some(dst) = out.get_mut(..2) {
+        dst.copy_from_slice(&super::float::ggml_f32_to_f16(d).to_le_bytes());
+    }
+    for (j, o) in out.iter_mut().skip(2).take(16).enumerate() {
+        *o = (0..4).fold(0u8, |acc, k| {
+            let q = super::float::c_cast_i32((x[j * 4 + k] * id).round())
+                .wrapping_add(1)
+                .clamp(0, 3);
+            acc | ((q as u8) << (2 * k))
+        });
+    }
+}
+
+/// Q2_0: one block back to 64 values.
+pub fn dequantize_q2_0(b: &[u8], y: &mut [f32; 64]) {
+    let d = rd_half(b, 0);
+    for (j, v) in y.iter_mut().enumerate() {
+        let q = (byte(b, 2 + j / 4) >> (2 * (j % 4))) & 0x03;
+        *v = (i32::from(q) - 1) as f32 * d;
     }
 }

@@ -239,6 +239,22 @@ def write_kquant_refs(x, manifest):
         (QUANT / f"{name}.dq.bin").write_bytes(y.tobytes())
         manifest["quantize"][name] = {"oracle": "ggml quantize_row_%s_ref (C, -O2 -ffp-contract=off)" % name,
                                       "q": f"{name}.q.bin", "dq": f"{name}.dq.bin"}
+    # Q1_0 / Q2_0: only ggml has them (gguf-py 0.19.0 lists Q1_0's size, not a kernel).
+    for name, bs, ts in [("Q1_0", 128, 18), ("Q2_0", 64, 18)]:
+        out = ctypes.create_string_buffer(x.size // bs * ts)
+        fn = getattr(lib, f"quantize_row_{name.lower()}_ref")
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+        xin = np.ascontiguousarray(x, np.float32)
+        fn(xin.ctypes.data, out, ctypes.c_int64(x.size))
+        qb = out.raw
+        (QUANT / f"{name}.q.bin").write_bytes(qb)
+        dfn = getattr(lib, f"dequantize_row_{name.lower()}")
+        dfn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+        y = np.zeros(x.size, np.float32)
+        dfn(ctypes.create_string_buffer(qb, len(qb)), y.ctypes.data, ctypes.c_int64(x.size))
+        (QUANT / f"{name}.dq.bin").write_bytes(y.tobytes())
+        manifest["quantize"][name] = {"oracle": f"ggml quantize_row_{name.lower()}_ref (C, -O2 -ffp-contract=off)",
+                                      "q": f"{name}.q.bin", "dq": f"{name}.dq.bin"}
     # The C reference also quantizes the legacy types; record where it agrees with gguf-py.
     agree = {}
     for name in ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"]:
@@ -379,7 +395,7 @@ def main():
     old = QUANT / "manifest.json"
     if old.exists():
         prev = json.loads(old.read_text())
-        for name in KQUANTS:  # keep committed C references when the C build is unavailable
+        for name in KQUANTS + ["Q1_0", "Q2_0"]:  # keep committed C references when the C build is unavailable
             if name in prev.get("quantize", {}):
                 manifest["quantize"].setdefault(name, prev["quantize"][name])
     write_kquant_refs(x, manifest)
