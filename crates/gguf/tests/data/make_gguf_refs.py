@@ -9,8 +9,9 @@ Oracles:
   file comes from the llama-cpp-python sdist (`pip download llama-cpp-python
   --no-deps --no-binary :all:`); it is compiled with
   `gcc -O2 -ffp-contract=off -DNDEBUG` into a small shared library under
-  `.cache/` (never committed) and called through ctypes. Without gcc or the
-  sdist those references are kept as they are and a note is printed.
+  `.cache/` (never committed) and called through ctypes. `$GGML_SRC`, or the sdist
+  unpacked by scripts/build-llama-cpp in ~/.cache/modelconv-llama, is used when present.
+  Without gcc or the sdist those references are kept as they are and a note is printed.
 
 Everything written here is small (see README.md beside this file) and committed,
 so the Rust tests need neither Python nor a C compiler.
@@ -172,7 +173,9 @@ def find_ggml_src():
     env = os.environ.get("GGML_SRC")
     if env and (Path(env) / "src" / "ggml-quants.c").exists():
         return Path(env)
-    for c in sorted(CACHE.glob("llama_cpp_python-*/vendor/llama.cpp/ggml")):
+    # scripts/build-llama-cpp's cache (the same sdist, already unpacked), then ours.
+    llama_cache = Path(os.environ.get("MODELCONV_LLAMA_CACHE", Path.home() / ".cache" / "modelconv-llama"))
+    for c in sorted(llama_cache.glob("*/src/ggml")) + sorted(CACHE.glob("llama_cpp_python-*/vendor/llama.cpp/ggml")):
         if (c / "src" / "ggml-quants.c").exists():
             return c
     CACHE.mkdir(parents=True, exist_ok=True)
