@@ -85,7 +85,9 @@ fn to_py(e: Error) -> PyErr {
         Error::InvalidOption(_) | Error::WouldOverwriteInput { .. } | Error::Locked(_) => {
             InvalidOptionError::new_err(msg)
         }
-        Error::Io { .. } | Error::NoSpace { .. } => StorageError::new_err(msg),
+        Error::Io { .. } | Error::NoSpace { .. } | Error::InputChanged { .. } => {
+            StorageError::new_err(msg)
+        }
         Error::Cancelled => CancelledError::new_err(msg),
         _ => InternalError::new_err(msg),
     }

@@ -177,6 +177,10 @@ impl TensorSource for ScaledSource {
         self.inner.release(range);
     }
 
+    fn check_unchanged(&self) -> Result<()> {
+        self.inner.check_unchanged()
+    }
+
     fn identity(&self) -> String {
         format!("{}*{}", self.inner.identity(), self.factor)
     }

@@ -27,6 +27,24 @@ pub enum Command {
     /// Run the source and the converted model through the same small forward pass and compare
     /// their embeddings or logits (cosine similarity per sample).
     CheckInference(CheckArgs),
+    /// Report what loading files with the usual Python tools would do (pickle globals, TorchScript
+    /// code, Jinja templates, remote code, malformed files) without executing anything.
+    /// Exit code 5 when something of medium severity or worse is found.
+    Scan(ScanArgs),
+}
+
+/// `modelconv scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Files or directories to scan.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Also list files without findings.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// `modelconv check-inference`.

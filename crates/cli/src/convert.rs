@@ -13,6 +13,9 @@ use crate::units;
 /// Environment variable that slows the engine down after every chunk
 /// (milliseconds). A testing aid for interruption tests.
 const DELAY_ENV: &str = "MODELCONV_TEST_CHUNK_DELAY_MS";
+/// Testing aid (debug builds only): make one engine file operation fail,
+/// e.g. `write:4096=enospc`, `fsync:2=eio`, `rename`.
+const FAULT_ENV: &str = "MODELCONV_TEST_FAIL_AT";
 
 fn quantize(args: &ConvertArgs) -> modelconv::Result<Option<modelconv::QuantizeOptions>> {
     let bad = |m: String| modelconv::Error::InvalidOption(m);
@@ -118,6 +121,10 @@ fn options(args: &ConvertArgs) -> modelconv::Result<ConvertOptions> {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0),
+            fault: match std::env::var(FAULT_ENV) {
+                Ok(spec) if cfg!(debug_assertions) => Some(modelconv::Fault::parse(&spec)?),
+                _ => None,
+            },
             ..EngineOptions::default()
         },
     })

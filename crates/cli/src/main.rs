@@ -3,6 +3,7 @@
 //! Exit codes: 0 success; 1 bad input or options (the user can fix it);
 //! 2 command-line usage error; 3 environment failure (I/O, disk full,
 //! permissions); 4 verification failed (`verify`, `convert --validate`);
+//! 5 `scan` found something of medium severity or worse;
 //! 70 internal error (a bug: please report it).
 
 /// Appends a line to a `String` buffer (output is written once, by [`emit`]).
@@ -19,6 +20,7 @@ mod convert;
 mod fake;
 mod inspect;
 mod progress;
+mod scan;
 mod units;
 mod verify;
 
@@ -48,11 +50,33 @@ impl std::fmt::Display for VerificationFailed {
 
 impl std::error::Error for VerificationFailed {}
 
+/// Exit code when `scan` finds something.
+pub const EXIT_SCAN: u8 = 5;
+
+/// `scan` found something (exit code [`EXIT_SCAN`]).
+#[derive(Debug)]
+pub struct ScanFindings(pub usize);
+
+impl std::fmt::Display for ScanFindings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "scan: {} file(s) with findings of medium severity or worse",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ScanFindings {}
+
 /// Exit code for internal errors.
 pub const EXIT_INTERNAL: u8 = 70;
 
 /// Maps a library error to the process exit code.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
+    if err.downcast_ref::<ScanFindings>().is_some() {
+        return EXIT_SCAN;
+    }
     if err.downcast_ref::<VerificationFailed>().is_some() {
         return EXIT_VERIFY;
     }
@@ -82,6 +106,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::Fake(args) => fake::run(args),
         Command::CheckInference(args) => check::run(args),
+        Command::Scan(args) => scan::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

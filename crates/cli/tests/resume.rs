@@ -10,32 +10,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Writes a 4 MiB f32 safetensors file with 8 tensors of deterministic values.
-fn make_input(path: &Path) {
-    let n = 131_072usize; // elements per tensor (512 KiB of f32)
-    let mut header = String::from("{");
-    let mut data = Vec::new();
-    for t in 0..8 {
-        let begin = data.len();
-        for i in 0..n {
-            let v = ((i * 7919 + t * 104_729) % 100_003) as f32 / 1000.0 - 50.0;
-            data.extend_from_slice(&v.to_le_bytes());
-        }
-        if t > 0 {
-            header.push(',');
-        }
-        header.push_str(&format!(
-            "\"layer.{t}.weight\":{{\"dtype\":\"F32\",\"shape\":[512,256],\"data_offsets\":[{begin},{}]}}",
-            data.len()
-        ));
-    }
-    header.push('}');
-    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
-    bytes.extend_from_slice(header.as_bytes());
-    bytes.extend_from_slice(&data);
-    std::fs::write(path, bytes).unwrap();
-}
-
 fn args<'a>(src: &'a str, dst: &'a str) -> Vec<&'a str> {
     vec![
         "convert",
@@ -96,7 +70,7 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 fn sigkill_then_resume_gives_identical_bytes() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("in.safetensors");
-    make_input(&src);
+    make_f32_shards_input(&src);
     let src = src.to_str().unwrap().to_string();
 
     let clean = tmp.path().join("clean");
@@ -149,7 +123,7 @@ fn sigkill_then_resume_gives_identical_bytes() {
 fn resume_of_a_single_file_output() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("in.safetensors");
-    make_input(&src);
+    make_f32_shards_input(&src);
     let src = src.to_str().unwrap();
     let clean = tmp.path().join("clean.safetensors");
     let resumed = tmp.path().join("resumed.safetensors");

@@ -21,11 +21,30 @@
 //!   plan (other options or changed inputs) is ignored;
 //! - an exclusive lock file keeps two conversions from writing the same
 //!   output; free disk space is checked before anything is written.
+//! - before a file is renamed into place, every tensor source it was made
+//!   from is checked again ([`TensorSource::check_unchanged`]): an input
+//!   truncated or rewritten during the run fails it with
+//!   [`Error::InputChanged`] instead of publishing mixed bytes.
+//!
+//! On any error the file being written is removed (kept for `resume` when
+//! resuming), so no file with a final name is incomplete; files finished
+//! earlier stay with the journal so `--resume` can keep them, and the last
+//! file of the plan (the shard index) is never written.
+//!
+//! Fault injection (tests): [`EngineOptions::fault`] makes one of the
+//! engine's own file operations fail on purpose — the write that crosses
+//! byte N, the N-th fsync or the N-th rename — with a chosen errno
+//! ([`Fault::parse`]: `write:N`, `fsync[:N]`, `rename[:N]`, optionally
+//! `=enospc|eio|erofs`). Every write, fsync and rename of output data goes
+//! through the same three helpers (and [`OutFile`] for streamed formats),
+//! so a failure behaves exactly like the real one. The CLI sets it from
+//! `MODELCONV_TEST_FAIL_AT` in debug builds only.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::FileExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -180,11 +199,186 @@ pub trait StreamWriter: Send + Sync + std::fmt::Debug {
     /// the resume fingerprint).
     fn identity(&self) -> String;
     /// Writes the whole file to `out`, reporting progress.
-    fn write(
-        &self,
-        out: &mut std::io::BufWriter<File>,
-        reporter: &dyn Reporter,
-    ) -> Result<StreamStats>;
+    fn write(&self, out: &mut StreamOut, reporter: &dyn Reporter) -> Result<StreamStats>;
+}
+
+/// Where a [`StreamWriter`] writes: a buffered [`OutFile`].
+pub type StreamOut = std::io::BufWriter<OutFile>;
+
+/// An output file being streamed. Writes go to the file; the engine's fault
+/// injection ([`EngineOptions::fault`]) sees them like all other writes.
+#[derive(Debug)]
+pub struct OutFile {
+    file: File,
+    faults: Arc<Faults>,
+    /// The first I/O error a write returned: the engine reports it with the
+    /// file's path, whatever error type the format's writer wrapped it in.
+    error: Option<std::io::Error>,
+}
+
+impl OutFile {
+    fn remember(&mut self, e: std::io::Error) -> std::io::Error {
+        if self.error.is_none() {
+            self.error = Some(match e.raw_os_error() {
+                Some(code) => std::io::Error::from_raw_os_error(code),
+                None => std::io::Error::new(e.kind(), e.to_string()),
+            });
+        }
+        e
+    }
+}
+
+impl Write for OutFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let (ok, err) = self.faults.write(buf.len());
+        if ok == 0 {
+            if let Some(e) = err {
+                return Err(self.remember(e));
+            }
+        }
+        self.file
+            .write(buf.get(..ok).unwrap_or(buf))
+            .map_err(|e| self.remember(e))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Which engine operation a [`Fault`] breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultOp {
+    /// Writing output bytes (all files together).
+    Write,
+    /// fsync of a finished output file.
+    Fsync,
+    /// Renaming a finished `.partial` file to its name.
+    Rename,
+}
+
+/// A deliberate failure of one engine file operation (testing aid).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fault {
+    /// The operation.
+    pub op: FaultOp,
+    /// [`FaultOp::Write`]: output bytes written successfully first (the
+    /// failing write is short). Otherwise: which call fails, 1-based.
+    pub after: u64,
+    /// The OS error number returned (`ENOSPC` = 28, `EIO` = 5, `EROFS` = 30).
+    pub errno: i32,
+}
+
+impl Fault {
+    /// Parses `write:N`, `fsync[:N]` or `rename[:N]`, optionally followed
+    /// by `=enospc`, `=eio` or `=erofs` (defaults: ENOSPC for writes, EIO
+    /// otherwise).
+    pub fn parse(spec: &str) -> Result<Fault> {
+        let bad = || {
+            Error::InvalidOption(format!(
+                "fault '{spec}': expected write:N, fsync[:N] or rename[:N], optionally =enospc|eio|erofs"
+            ))
+        };
+        let (what, errno) = match spec.split_once('=') {
+            Some((w, e)) => (
+                w,
+                Some(match e {
+                    "enospc" => 28,
+                    "eio" => 5,
+                    "erofs" => 30,
+                    _ => return Err(bad()),
+                }),
+            ),
+            None => (spec, None),
+        };
+        let (op, n) = match what.split_once(':') {
+            Some((o, n)) => (o, Some(n.parse::<u64>().map_err(|_| bad())?)),
+            None => (what, None),
+        };
+        let (op, after, default_errno) = match (op, n) {
+            ("write", Some(n)) => (FaultOp::Write, n, 28),
+            ("fsync", n) => (FaultOp::Fsync, n.unwrap_or(1).max(1), 5),
+            ("rename", n) => (FaultOp::Rename, n.unwrap_or(1).max(1), 5),
+            _ => return Err(bad()),
+        };
+        Ok(Fault {
+            op,
+            after,
+            errno: errno.unwrap_or(default_errno),
+        })
+    }
+}
+
+/// Counts the engine's writes, fsyncs and renames and fails the one a
+/// [`Fault`] names.
+#[derive(Debug, Default)]
+pub struct Faults {
+    fault: Option<Fault>,
+    written: AtomicU64,
+    fsyncs: AtomicU64,
+    renames: AtomicU64,
+}
+
+impl Faults {
+    fn new(fault: Option<Fault>) -> Self {
+        Faults {
+            fault,
+            ..Faults::default()
+        }
+    }
+
+    /// How many of `n` bytes may be written, and the error to return after them.
+    fn write(&self, n: usize) -> (usize, Option<std::io::Error>) {
+        match self.fault {
+            Some(f) if f.op == FaultOp::Write => {
+                let before = self.written.fetch_add(n as u64, Ordering::SeqCst);
+                let end = before.saturating_add(n as u64);
+                if end <= f.after {
+                    (n, None)
+                } else {
+                    let ok = usize::try_from(f.after.saturating_sub(before)).unwrap_or(0);
+                    (ok.min(n), Some(std::io::Error::from_raw_os_error(f.errno)))
+                }
+            }
+            _ => (n, None),
+        }
+    }
+
+    fn nth(&self, op: FaultOp, counter: &AtomicU64) -> std::io::Result<()> {
+        match self.fault {
+            Some(f) if f.op == op => {
+                if counter.fetch_add(1, Ordering::SeqCst) + 1 == f.after {
+                    return Err(std::io::Error::from_raw_os_error(f.errno));
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `write_all_at` through the fault injector.
+fn write_at(f: &File, buf: &[u8], offset: u64, faults: &Faults, path: &Path) -> Result<()> {
+    let (ok, err) = faults.write(buf.len());
+    f.write_all_at(buf.get(..ok).unwrap_or(buf), offset)
+        .at(path)?;
+    match err {
+        Some(e) => Err(Error::io(path, e)),
+        None => Ok(()),
+    }
+}
+
+/// fsync through the fault injector. An fsync failure is final: the data
+/// may be lost, so the file is never published.
+fn sync_file(f: &File, faults: &Faults, path: &Path) -> Result<()> {
+    faults.nth(FaultOp::Fsync, &faults.fsyncs).at(path)?;
+    f.sync_all().at(path)
+}
+
+/// rename through the fault injector.
+fn rename_file(from: &Path, to: &Path, faults: &Faults) -> Result<()> {
+    faults.nth(FaultOp::Rename, &faults.renames).at(to)?;
+    fs::rename(from, to).at(to)
 }
 
 /// What a [`StreamWriter`] observed.
@@ -339,6 +533,9 @@ pub struct EngineOptions {
     /// Testing aid: sleep this many milliseconds after each chunk, so tests
     /// can interrupt a run at a known point. Default 0.
     pub chunk_delay_ms: u64,
+    /// Testing aid: fail one file operation on purpose (see the module
+    /// docs). Default none.
+    pub fault: Option<Fault>,
 }
 
 impl Default for EngineOptions {
@@ -349,6 +546,7 @@ impl Default for EngineOptions {
             resume: false,
             check_space: true,
             chunk_delay_ms: 0,
+            fault: None,
         }
     }
 }
@@ -463,19 +661,18 @@ pub fn run(
     let created_root = !plan.root.exists();
     fs::create_dir_all(&plan.root).at(&plan.root)?;
     let lock_path = plan.lock_path();
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .at(&lock_path)?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(fs::TryLockError::WouldBlock) => return Err(Error::Locked(plan.root.clone())),
-        Err(fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
-    }
+    let lock = match acquire_lock(plan) {
+        Ok(l) => l,
+        Err(e) => {
+            if created_root {
+                let _ = fs::remove_dir(&plan.root);
+            }
+            return Err(e);
+        }
+    };
     let mut written: Vec<PathBuf> = Vec::new();
-    let result = run_locked(plan, opts, reporter, &mut written);
+    let faults = Arc::new(Faults::new(opts.fault));
+    let result = run_locked(plan, opts, reporter, &faults, &mut written);
     let cancelled = matches!(result, Err(Error::Cancelled));
     if cancelled && !opts.resume {
         // A cancelled run leaves nothing behind.
@@ -504,10 +701,48 @@ pub fn run(
     result
 }
 
+/// Whether another process holds the modelconv lock file at `path` (an
+/// output being written right now). Used before touching an existing
+/// output directory, e.g. to clear it for `--overwrite`.
+pub fn held_by_another(path: &Path) -> bool {
+    let Ok(f) = OpenOptions::new().write(true).open(path) else {
+        return false;
+    };
+    matches!(f.try_lock(), Err(fs::TryLockError::WouldBlock))
+}
+
+/// Takes the output's lock file. The holder before us deletes the file
+/// when it finishes, so a lock on a file that is no longer at the path
+/// (unlinked between our open and our lock) does not count: try again.
+fn acquire_lock(plan: &OutputPlan) -> Result<File> {
+    let lock_path = plan.lock_path();
+    for _ in 0..16 {
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .at(&lock_path)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(Error::Locked(plan.root.clone())),
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
+        }
+        let ours = lock.metadata().at(&lock_path)?;
+        if let Ok(now) = fs::metadata(&lock_path) {
+            if now.ino() == ours.ino() && now.dev() == ours.dev() {
+                return Ok(lock);
+            }
+        }
+    }
+    Err(Error::Locked(plan.root.clone()))
+}
+
 fn run_locked(
     plan: &OutputPlan,
     opts: &EngineOptions,
     reporter: &dyn Reporter,
+    faults: &Arc<Faults>,
     written: &mut Vec<PathBuf>,
 ) -> Result<WriteReport> {
     let fingerprint = plan.fingerprint();
@@ -604,12 +839,19 @@ fn run_locked(
             &pool,
             &journal,
             reporter,
+            faults,
             &mut report,
         )
         .and_then(|()| {
             let sha256 = sha256_file(&partial)?;
             let size = fs::metadata(&partial).at(&partial)?.len();
-            fs::rename(&partial, &target).at(&target)?;
+            // An input truncated or rewritten meanwhile: do not publish.
+            if let FileContent::Laid { tensors, .. } = &file.content {
+                for t in tensors {
+                    t.source.check_unchanged()?;
+                }
+            }
+            rename_file(&partial, &target, faults)?;
             Ok((sha256, size))
         });
         let (sha256, size) = match finished {
@@ -681,27 +923,47 @@ fn write_one(
     pool: &rayon::ThreadPool,
     journal: &Journal,
     reporter: &dyn Reporter,
+    faults: &Arc<Faults>,
     report: &mut WriteReport,
 ) -> Result<()> {
     match &file.content {
         FileContent::Bytes(bytes) => {
-            let mut f = File::create(partial).at(partial)?;
-            f.write_all(bytes).at(partial)?;
-            f.sync_all().at(partial)
+            let f = File::create(partial).at(partial)?;
+            write_at(&f, bytes, 0, faults, partial)?;
+            sync_file(&f, faults, partial)
         }
         FileContent::Streamed(w) => {
             let file = File::create(partial).at(partial)?;
-            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-            let stats = w.write(&mut out, reporter)?;
-            let file = out
-                .into_inner()
-                .map_err(|e| Error::io(partial, e.into_error()))?;
+            let out = OutFile {
+                file,
+                faults: Arc::clone(faults),
+                error: None,
+            };
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
+            let stats = match w.write(&mut out, reporter) {
+                Ok(s) => s,
+                // A write error (disk full, EIO) is an environment error
+                // naming the file, however the format's writer wrapped it.
+                Err(e) => {
+                    return Err(match out.get_mut().error.take() {
+                        Some(io) => Error::io(partial, io),
+                        None => e,
+                    })
+                }
+            };
+            let out = out.into_inner().map_err(|e| {
+                let (e, mut out) = e.into_parts();
+                Error::io(partial, out.get_mut().error.take().unwrap_or(e))
+            })?;
             report.overflows.extend(stats.overflows);
-            file.sync_all().at(partial)
+            sync_file(&out.file, faults, partial)
         }
         FileContent::CopyOf(src) => {
-            fs::copy(src, partial).at(src)?;
-            File::open(partial).at(partial)?.sync_all().at(partial)
+            let copied = fs::copy(src, partial).at(src)?;
+            if let (_, Some(e)) = faults.write(usize::try_from(copied).unwrap_or(usize::MAX)) {
+                return Err(Error::io(partial, e));
+            }
+            sync_file(&File::open(partial).at(partial)?, faults, partial)
         }
         FileContent::Laid {
             prefix,
@@ -726,9 +988,9 @@ fn write_one(
             if !reuse {
                 f.set_len(*len).at(partial)?;
             }
-            f.write_all_at(prefix, 0).at(partial)?;
+            write_at(&f, prefix, 0, faults, partial)?;
             for (off, bytes) in segments {
-                f.write_all_at(bytes, *off).at(partial)?;
+                write_at(&f, bytes, *off, faults, partial)?;
             }
 
             // Cut tensors into chunks on element boundaries.
@@ -797,7 +1059,7 @@ fn write_one(
                         let input = c.tensor.source.read(c.in_start..c.in_end)?;
                         let crc = match c.tensor.transform {
                             Transform::Copy => {
-                                f.write_all_at(&input, c.out_offset).at(partial)?;
+                                write_at(&f, &input, c.out_offset, faults, partial)?;
                                 crc32fast::hash(&input)
                             }
                             Transform::Cast { from, to } => {
@@ -809,7 +1071,7 @@ fn write_one(
                                 if stats.overflowed > 0 {
                                     overflow[c.job].fetch_add(stats.overflowed, Ordering::Relaxed);
                                 }
-                                f.write_all_at(&out, c.out_offset).at(partial)?;
+                                write_at(&f, &out, c.out_offset, faults, partial)?;
                                 crc32fast::hash(&out)
                             }
                         };
@@ -858,10 +1120,10 @@ fn write_one(
                 }
                 let value = h.finalize().to_le_bytes();
                 for &at in &patch.at {
-                    f.write_all_at(&value, at).at(partial)?;
+                    write_at(&f, &value, at, faults, partial)?;
                 }
             }
-            f.sync_all().at(partial)
+            sync_file(&f, faults, partial)
         }
     }
 }

@@ -159,12 +159,13 @@ pub enum Error {
     #[error("{0}")]
     Invalid(Box<InvalidFile>),
     /// An I/O operation on a file failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The OS error (shown in the message, so not chained as a source).
-        source: io::Error,
+        /// The OS error (shown in the message, so not chained as a source,
+        /// which is why the field is not called `source`).
+        error: io::Error,
     },
     /// A path given by the user does not exist.
     #[error("{}: no such file or directory", .0.display())]
@@ -207,6 +208,14 @@ pub enum Error {
         needed: u64,
         /// Bytes available.
         available: u64,
+    },
+    /// An input file was truncated or modified while it was being read.
+    #[error("{}: input changed during conversion ({detail}); the output was not published", path.display())]
+    InputChanged {
+        /// The input file.
+        path: PathBuf,
+        /// What changed (size, modification time).
+        detail: String,
     },
     /// Another conversion holds the output lock.
     #[error("{}: another modelconv process is writing this output", .0.display())]
@@ -261,7 +270,7 @@ impl Error {
     pub fn io(path: impl AsRef<Path>, source: io::Error) -> Self {
         Error::Io {
             path: path.as_ref().to_path_buf(),
-            source,
+            error: source,
         }
     }
 
@@ -285,7 +294,9 @@ impl Error {
             | Error::Locked(_)
             | Error::TensorNotFound { .. }
             | Error::Cancelled => Category::User,
-            Error::Io { .. } | Error::NoSpace { .. } => Category::Environment,
+            Error::Io { .. } | Error::NoSpace { .. } | Error::InputChanged { .. } => {
+                Category::Environment
+            }
             Error::Internal(_) => Category::Internal,
         }
     }

@@ -235,6 +235,10 @@ impl TensorSource for QuantizedSource {
         self.source.release(range.start * esz..range.end * esz);
     }
 
+    fn check_unchanged(&self) -> Result<()> {
+        self.source.check_unchanged()
+    }
+
     fn identity(&self) -> String {
         format!(
             "int8:{:?}:{:?}:{}",

@@ -6,6 +6,17 @@
 //! store tensors contiguously this is a zero-copy slice of a memory map
 //! ([`MmapSlice`]). The engine pulls bounded chunks from sources, so memory
 //! stays independent of tensor and model size.
+//!
+//! Inputs can change under us (another process truncates or rewrites a
+//! file while it is converted). Touching a mapped page past the new end of
+//! a truncated file raises SIGBUS, so tensor *data* is never read through
+//! the map: [`MmapFile::read_at`] checks the file's size and modification
+//! time (one `fstat`) and then copies the range with `pread`, which turns a
+//! truncation into a short read and a clean [`Error::InputChanged`]. The
+//! map only serves headers and archive directories, parsed right after
+//! opening, and strided gathers (checked with the same `fstat` first). The
+//! engine checks every source again before it publishes a file, which
+//! catches same-size rewrites with a new modification time.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -81,6 +92,13 @@ pub trait TensorSource: Send + Sync + fmt::Debug {
     /// used to fingerprint a conversion for `--resume`.
     fn identity(&self) -> String;
 
+    /// Fails with [`Error::InputChanged`] if the file these bytes come from
+    /// was truncated or modified since it was opened. Sources held in
+    /// memory have nothing to check.
+    fn check_unchanged(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// The file and byte range holding exactly these bytes, if they are
     /// stored contiguously and uncompressed (lets callers map them
     /// zero-copy, e.g. `numpy.memmap`).
@@ -93,8 +111,11 @@ pub trait TensorSource: Send + Sync + fmt::Debug {
 #[derive(Debug)]
 pub struct MmapFile {
     path: PathBuf,
+    file: File,
     map: Option<Mmap>,
     identity: String,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
 }
 
 impl MmapFile {
@@ -102,9 +123,8 @@ impl MmapFile {
     pub fn open(path: &Path) -> Result<Arc<Self>> {
         let file = File::open(path).at(path)?;
         let meta = file.metadata().at(path)?;
-        let modified = meta
-            .modified()
-            .ok()
+        let mtime = meta.modified().ok();
+        let modified = mtime
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|d| d.as_nanos())
             .unwrap_or(0);
@@ -117,8 +137,11 @@ impl MmapFile {
         };
         Ok(Arc::new(MmapFile {
             path: path.to_path_buf(),
+            file,
             map,
             identity,
+            len: meta.len(),
+            modified: mtime,
         }))
     }
 
@@ -145,6 +168,50 @@ impl MmapFile {
     /// Path, size and modification time: changes when the file does.
     pub fn identity(&self) -> &str {
         &self.identity
+    }
+
+    /// Fails with [`Error::InputChanged`] if the file's size or modification
+    /// time differs from when it was opened (one `fstat` of the open file).
+    pub fn check_unchanged(&self) -> Result<()> {
+        let meta = self.file.metadata().at(&self.path)?;
+        if meta.len() != self.len {
+            return Err(Error::InputChanged {
+                path: self.path.clone(),
+                detail: format!("size was {} bytes, is now {}", self.len, meta.len()),
+            });
+        }
+        if meta.modified().ok() != self.modified {
+            return Err(Error::InputChanged {
+                path: self.path.clone(),
+                detail: "modification time changed".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Copies `range` out of the file with `pread`, after
+    /// [`MmapFile::check_unchanged`]. Unlike reading the map, this cannot
+    /// raise SIGBUS if the file is truncated meanwhile: a short read is
+    /// reported as [`Error::InputChanged`].
+    pub fn read_at(&self, range: Range<usize>) -> Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        self.check_unchanged()?;
+        let len = range
+            .end
+            .checked_sub(range.start)
+            .ok_or_else(|| Error::Internal(format!("read of reversed range {range:?}")))?;
+        let mut buf = vec![0u8; len];
+        match self.file.read_exact_at(&mut buf, range.start as u64) {
+            Ok(()) => Ok(buf),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(Error::InputChanged {
+                path: self.path.clone(),
+                detail: format!(
+                    "the file ended before byte {} while reading it (truncated?)",
+                    range.end
+                ),
+            }),
+            Err(e) => Err(Error::io(&self.path, e)),
+        }
     }
 
     /// Drops the resident pages of `range` (whole pages inside it only);
@@ -224,17 +291,25 @@ impl TensorSource for MmapSlice {
     }
 
     fn read(&self, range: Range<usize>) -> Result<Cow<'_, [u8]>> {
-        self.bytes()
-            .get(range.clone())
-            .map(Cow::Borrowed)
-            .ok_or_else(|| {
-                Error::Internal(format!("read {range:?} past tensor end {}", self.len()))
-            })
+        if range.start > range.end || range.end > self.len() {
+            return Err(Error::Internal(format!(
+                "read {range:?} past tensor end {}",
+                self.len()
+            )));
+        }
+        // pread, not the map: see the module docs (SIGBUS on truncation).
+        self.file
+            .read_at(self.start + range.start..self.start + range.end)
+            .map(Cow::Owned)
     }
 
     fn release(&self, range: Range<usize>) {
         self.file
             .release(self.start + range.start..self.start + range.end);
+    }
+
+    fn check_unchanged(&self) -> Result<()> {
+        self.file.check_unchanged()
     }
 
     fn identity(&self) -> String {

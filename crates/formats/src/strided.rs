@@ -137,6 +137,18 @@ impl TensorSource for StridedSource {
                 self.len
             )));
         }
+        if let StorageData::Mapped(file, r) = &self.storage {
+            if self.contiguous {
+                // pread, not the map: a truncated input must not SIGBUS
+                // (see modelconv_core::tensor).
+                let start = r.start + self.start;
+                return file
+                    .read_at(start + range.start..start + range.end)
+                    .map(Cow::Owned);
+            }
+            // A gather reads the map; check the file first.
+            file.check_unchanged()?;
+        }
         let bytes = self.storage.bytes();
         if self.contiguous {
             return bytes
@@ -182,6 +194,13 @@ impl TensorSource for StridedSource {
         if let (true, StorageData::Mapped(file, r)) = (self.contiguous, &self.storage) {
             let start = r.start + self.start + range.start;
             file.release(start..start + (range.end - range.start));
+        }
+    }
+
+    fn check_unchanged(&self) -> Result<()> {
+        match &self.storage {
+            StorageData::Mapped(file, _) => file.check_unchanged(),
+            StorageData::Owned(_) => Ok(()),
         }
     }
 

@@ -38,6 +38,10 @@ impl RowPermuted {
 }
 
 impl TensorSource for RowPermuted {
+    fn check_unchanged(&self) -> Result<()> {
+        self.inner.check_unchanged()
+    }
+
     fn len(&self) -> usize {
         self.inner.len()
     }
@@ -75,6 +79,10 @@ pub struct Offset {
 }
 
 impl TensorSource for Offset {
+    fn check_unchanged(&self) -> Result<()> {
+        self.inner.check_unchanged()
+    }
+
     fn len(&self) -> usize {
         self.inner.len()
     }

@@ -427,6 +427,12 @@ fn check_destination(
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
+    // A conversion running right now: neither resume nor clear it.
+    if names.iter().any(|n| {
+        n.ends_with(".modelconv-lock") && modelconv_core::engine::held_by_another(&dir.join(n))
+    }) {
+        return Err(Error::Locked(dir.to_path_buf()));
+    }
     let interrupted = names.iter().any(|n| n.ends_with(".modelconv-journal"));
     if opts.engine.resume {
         return Ok(Vec::new());
@@ -542,8 +548,15 @@ pub fn convert_model(
     if directory && format != Format::Parquet && !opts.family.no_metadata {
         let infos: Vec<TensorInfo> = tensors.iter().map(|t| t.info.clone()).collect();
         plan.files.retain(|f| f.rel_path != "metadata.json");
+        // Before the shard index, which is written last because its
+        // presence marks a complete output.
+        let at = plan
+            .files
+            .iter()
+            .position(|f| f.rel_path.ends_with(".index.json"))
+            .unwrap_or(plan.files.len());
         plan.files
-            .push(family::metadata_json(&model, &fam, &infos)?);
+            .insert(at, family::metadata_json(&model, &fam, &infos)?);
     }
     check_no_overwrite(&model, &plan)?;
     let stale = check_destination(&target, &plan, opts)?;

@@ -3,8 +3,7 @@
 //! seeds' `metadata.json`. The knowledge lives in `modelconv-arch`; this
 //! module applies it to a [`Model`] before the writer plans its output.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,7 +12,7 @@ use modelconv_arch::detect::Evidence;
 use modelconv_arch::metadata::{self, FamilyInfo};
 use modelconv_arch::mup::{self, ScaledSource};
 use modelconv_arch::{tokenizer, whisper, Component, Detection, Family, KeyMap};
-use modelconv_core::engine::{FileContent, PlannedFile, StreamStats, StreamWriter};
+use modelconv_core::engine::{FileContent, PlannedFile, StreamOut, StreamStats, StreamWriter};
 use modelconv_core::error::IoContext;
 use modelconv_core::model::AuxFile;
 use modelconv_core::progress::Reporter;
@@ -350,7 +349,7 @@ impl StreamWriter for MetadataJson {
         format!("metadata.json {}", self.without_time())
     }
 
-    fn write(&self, out: &mut BufWriter<File>, _reporter: &dyn Reporter) -> Result<StreamStats> {
+    fn write(&self, out: &mut StreamOut, _reporter: &dyn Reporter) -> Result<StreamStats> {
         let mut doc = self.doc.clone();
         if let Some(o) = doc.as_object_mut() {
             o.insert(

@@ -12,6 +12,7 @@ pub mod family;
 pub mod glob;
 pub mod inspect;
 pub mod loader;
+pub mod scan;
 pub mod source;
 pub mod verify;
 
@@ -21,12 +22,13 @@ pub use inspect::{inspect, InspectReport};
 pub use loader::WeightLoader;
 pub use modelconv_arch as arch;
 pub use modelconv_core as core;
-pub use modelconv_core::engine::EngineOptions;
+pub use modelconv_core::engine::{EngineOptions, Fault};
 pub use modelconv_core::progress::{NoProgress, Reporter};
 pub use modelconv_core::quant::Scheme;
 pub use modelconv_core::{Category, DType, Error, Result};
 pub use modelconv_formats::hf::parse_size;
 pub use modelconv_parquet::{Codec, ParquetOptions, SchemaVersion};
+pub use scan::{scan, ScanReport, Severity};
 pub use verify::{verify, VerifyOptions, VerifyReport};
 
 /// Parses a GGUF type name for `--quant` (case-insensitive).

@@ -17,13 +17,12 @@
 //! (for reproducible output).
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use modelconv_core::engine::{
-    FileContent, OutTensor, OutputPlan, PlannedFile, StreamStats, StreamWriter,
+    FileContent, OutTensor, OutputPlan, PlannedFile, StreamOut, StreamStats, StreamWriter,
 };
 use modelconv_core::error::{Error, IoContext, Result};
 use modelconv_core::model::{AuxFile, SourceFile};
@@ -204,7 +203,7 @@ impl StreamWriter for MetadataJson {
         )
     }
 
-    fn write(&self, out: &mut BufWriter<File>, _reporter: &dyn Reporter) -> Result<StreamStats> {
+    fn write(&self, out: &mut StreamOut, _reporter: &dyn Reporter) -> Result<StreamStats> {
         let summary = self
             .summary
             .lock()

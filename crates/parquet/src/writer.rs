@@ -5,8 +5,6 @@
 //! the seeds' format requires).
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::BufWriter;
 use std::sync::{Arc, Mutex};
 
 use arrow_array::builder::{Int32Builder, Int64Builder, ListBuilder, StringBuilder};
@@ -15,7 +13,7 @@ use arrow_array::{
     Int32Array, Int64Array, ListArray, RecordBatch, StringArray,
 };
 use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer};
-use modelconv_core::engine::{OutTensor, StreamStats, StreamWriter};
+use modelconv_core::engine::{OutTensor, StreamOut, StreamStats, StreamWriter};
 use modelconv_core::error::{Error, Result};
 use modelconv_core::progress::Reporter;
 use modelconv_core::DType;
@@ -362,7 +360,7 @@ impl StreamWriter for ParquetFile {
         format!("parquet:{}", modelconv_core::checksum::hex(&h.finalize()))
     }
 
-    fn write(&self, out: &mut BufWriter<File>, reporter: &dyn Reporter) -> Result<StreamStats> {
+    fn write(&self, out: &mut StreamOut, reporter: &dyn Reporter) -> Result<StreamStats> {
         let schema = arrow_schema(self.schema);
         let mut writer = ArrowWriter::try_new(out, Arc::clone(&schema), Some(self.properties()?))
             .map_err(pq_err)?;
@@ -405,7 +403,7 @@ impl StreamWriter for ParquetFile {
 impl ParquetFile {
     fn write_chunked(
         &self,
-        writer: &mut ArrowWriter<&mut BufWriter<File>>,
+        writer: &mut ArrowWriter<&mut StreamOut>,
         schema: &arrow_schema::SchemaRef,
         summary: &mut ParquetSummary,
         stats: &mut StreamStats,
@@ -457,7 +455,7 @@ impl ParquetFile {
 
     fn write_whole(
         &self,
-        writer: &mut ArrowWriter<&mut BufWriter<File>>,
+        writer: &mut ArrowWriter<&mut StreamOut>,
         schema: &arrow_schema::SchemaRef,
         version: SchemaVersion,
         summary: &mut ParquetSummary,

@@ -104,3 +104,29 @@ pub fn entries(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// Writes a 4 MiB f32 safetensors file with 8 tensors of deterministic values.
+pub fn make_f32_shards_input(path: &Path) {
+    let n = 131_072usize; // elements per tensor (512 KiB of f32)
+    let mut header = String::from("{");
+    let mut data = Vec::new();
+    for t in 0..8 {
+        let begin = data.len();
+        for i in 0..n {
+            let v = ((i * 7919 + t * 104_729) % 100_003) as f32 / 1000.0 - 50.0;
+            data.extend_from_slice(&v.to_le_bytes());
+        }
+        if t > 0 {
+            header.push(',');
+        }
+        header.push_str(&format!(
+            "\"layer.{t}.weight\":{{\"dtype\":\"F32\",\"shape\":[512,256],\"data_offsets\":[{begin},{}]}}",
+            data.len()
+        ));
+    }
+    header.push('}');
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(&data);
+    std::fs::write(path, bytes).unwrap();
+}

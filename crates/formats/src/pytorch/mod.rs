@@ -12,6 +12,7 @@
 
 pub mod host;
 pub mod pickle;
+pub mod scan;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{Cursor, Read};
@@ -26,7 +27,7 @@ use self::pickle::{Limits, Obj, PickleError, PickleErrorKind, Value, Vm};
 use crate::strided::{StorageData, StridedSource};
 
 /// Largest `data.pkl` accepted (decompressed).
-const MAX_PICKLE_BYTES: u64 = 1 << 30;
+pub(crate) const MAX_PICKLE_BYTES: u64 = 1 << 30;
 /// Largest compressed storage member inflated into memory. torch stores
 /// storages uncompressed; a large compressed one is a zip bomb or a
 /// re-packed archive, refused rather than inflated.

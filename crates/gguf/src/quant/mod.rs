@@ -414,6 +414,10 @@ impl DequantSource {
 }
 
 impl TensorSource for DequantSource {
+    fn check_unchanged(&self) -> Result<()> {
+        self.inner.check_unchanged()
+    }
+
     fn len(&self) -> usize {
         self.numel * 4
     }
@@ -501,6 +505,10 @@ impl QuantSource {
 }
 
 impl TensorSource for QuantSource {
+    fn check_unchanged(&self) -> Result<()> {
+        self.inner.check_unchanged()
+    }
+
     fn len(&self) -> usize {
         quantized_len(self.ggml_type, self.numel).unwrap_or(0)
     }

@@ -1,0 +1,436 @@
+//! `modelconv scan`: what a model file or directory would do if the usual
+//! Python tools loaded it — without executing, importing or rendering
+//! anything.
+//!
+//! Every file is classified by its content (never its extension alone,
+//! the picklescan CVE-2025-1889/10155 lesson) and checked:
+//! - pickles (`.bin`/`.pt`/`.ckpt`/`.pkl`, zip members, legacy files):
+//!   globals outside modelconv's allow-list, unreadable pickles, zip
+//!   tricks (duplicate or case-folded names, unreadable members), and
+//!   TorchScript code members;
+//! - NumPy `.npy` with an object dtype (`np.load(allow_pickle=True)`
+//!   unpickles it);
+//! - safetensors, GGUF and Parquet through modelconv's validating parsers;
+//!   GGUF chat templates that reach for Python internals (Jinja SSTI,
+//!   CVE-2024-34359);
+//! - shard index files naming paths outside the directory; `config.json`
+//!   `auto_map` and `.py` files (code `trust_remote_code=True` runs).
+//!
+//! Severity: [`Severity::Critical`] code would run on load;
+//! [`Severity::High`] the file is malformed or could not be verified;
+//! [`Severity::Medium`] code runs only if the user opts in (remote code,
+//! templates); [`Severity::Info`] notes. A report "passes" when nothing is
+//! Medium or worse.
+
+use std::path::{Path, PathBuf};
+
+use modelconv_core::error::{Error, IoContext, Result};
+use modelconv_formats::pytorch::host::GlobalStatus;
+use modelconv_formats::pytorch::scan as pickle_scan;
+use serde::Serialize;
+
+/// Files deeper than this below the scanned directory are not visited.
+const MAX_DEPTH: usize = 6;
+/// At most this many files are scanned per directory tree.
+const MAX_FILES: usize = 100_000;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Informational.
+    Info,
+    /// Code runs only if the user opts in.
+    Medium,
+    /// Malformed, or cannot be verified.
+    High,
+    /// Loading it with the usual tools runs code.
+    Critical,
+}
+
+/// One thing the scan found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// Severity.
+    pub severity: Severity,
+    /// Stable identifier (`pickle-global`, `torchscript-code`, ...).
+    pub code: &'static str,
+    /// Human explanation naming the member, global, key or offset.
+    pub message: String,
+}
+
+/// The scan of one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileScan {
+    /// The file.
+    pub path: PathBuf,
+    /// What it is (`pytorch-zip`, `safetensors`, `gguf`, ...).
+    pub kind: String,
+    /// Findings, worst first.
+    pub findings: Vec<Finding>,
+}
+
+/// The scan of a file or directory.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanReport {
+    /// Every file looked at.
+    pub files: Vec<FileScan>,
+    /// Worst severity found (Info when nothing).
+    pub worst: Severity,
+    /// No finding of Medium or worse.
+    pub passed: bool,
+}
+
+/// Scans a file or a directory tree (symbolic links are followed only
+/// within the tree's depth limit).
+pub fn scan(path: &Path) -> Result<ScanReport> {
+    if !path.exists() {
+        return Err(Error::NotFound(path.to_path_buf()));
+    }
+    let mut files = Vec::new();
+    if path.is_dir() {
+        let mut stack = vec![(path.to_path_buf(), 0usize)];
+        let mut paths = Vec::new();
+        while let Some((dir, depth)) = stack.pop() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .at(&dir)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            entries.sort();
+            for p in entries {
+                if p.is_dir() {
+                    if depth + 1 < MAX_DEPTH {
+                        stack.push((p, depth + 1));
+                    }
+                } else if paths.len() < MAX_FILES {
+                    paths.push(p);
+                }
+            }
+        }
+        paths.sort();
+        for p in paths {
+            files.push(scan_file(&p)?);
+        }
+    } else {
+        files.push(scan_file(path)?);
+    }
+    let worst = files
+        .iter()
+        .flat_map(|f| f.findings.iter().map(|x| x.severity))
+        .max()
+        .unwrap_or(Severity::Info);
+    Ok(ScanReport {
+        files,
+        worst,
+        passed: worst < Severity::Medium,
+    })
+}
+
+fn finding(severity: Severity, code: &'static str, message: impl Into<String>) -> Finding {
+    Finding {
+        severity,
+        code,
+        message: message.into(),
+    }
+}
+
+fn read_head(path: &Path, n: usize) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(n);
+    std::fs::File::open(path)
+        .at(path)?
+        .take(n as u64)
+        .read_to_end(&mut head)
+        .at(path)?;
+    Ok(head)
+}
+
+/// Scans one file.
+pub fn scan_file(path: &Path) -> Result<FileScan> {
+    let head = read_head(path, 512)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut findings = Vec::new();
+    let kind: String;
+    if head.starts_with(b"GGUF") {
+        kind = "gguf".into();
+        scan_gguf(path, &mut findings);
+    } else if head.starts_with(b"PAR1") {
+        kind = "parquet".into();
+        if let Err(e) = modelconv_parquet::reader::read_file(path) {
+            findings.push(finding(Severity::High, "malformed", e.to_string()));
+        }
+    } else if head.starts_with(b"\x93NUMPY") {
+        kind = "npy".into();
+        scan_npy(path, &head, &mut findings)?;
+    } else if modelconv_formats::safetensors::sniff(&head) {
+        kind = "safetensors".into();
+        if let Err(e) = modelconv_formats::safetensors::read_file(path) {
+            findings.push(finding(Severity::High, "malformed", e.to_string()));
+        }
+    } else if head.starts_with(b"PK\x03\x04")
+        || head.starts_with(b"PK\x05\x06")
+        || head.first() == Some(&0x80)
+        || name.to_ascii_lowercase().ends_with(".pkl")
+        || is_torch_name(&name)
+    {
+        let s = pickle_scan::scan_file(path)?;
+        kind = match s.container {
+            "zip" => "pytorch-zip",
+            "torchscript" => "torchscript",
+            _ => "pickle",
+        }
+        .into();
+        pickle_findings(&s, &mut findings);
+    } else if name.ends_with(".index.json") {
+        kind = "shard-index".into();
+        scan_index(path, &mut findings)?;
+    } else if name == "config.json" {
+        kind = "config".into();
+        scan_config(path, &mut findings)?;
+    } else if name.ends_with(".py") {
+        kind = "python".into();
+        findings.push(finding(
+            Severity::Medium,
+            "python-code",
+            "Python source next to the weights: transformers imports it with trust_remote_code=True",
+        ));
+    } else {
+        kind = "other".into();
+    }
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    Ok(FileScan {
+        path: path.to_path_buf(),
+        kind,
+        findings,
+    })
+}
+
+fn is_torch_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [
+        ".bin", ".pt", ".pth", ".ckpt", ".pickle", ".joblib", ".dat", ".data",
+    ]
+    .iter()
+    .any(|e| n.ends_with(e))
+}
+
+fn pickle_findings(s: &pickle_scan::PickleScan, out: &mut Vec<Finding>) {
+    for p in &s.pickles {
+        for (g, status) in &p.globals {
+            if *status == GlobalStatus::Forbidden {
+                out.push(finding(
+                    Severity::Critical,
+                    "pickle-global",
+                    format!(
+                        "{} imports {g}, which is not on the allow-list: pickle.load / torch.load(weights_only=False) would import and may call it",
+                        p.location
+                    ),
+                ));
+            }
+        }
+        if let Some(e) = &p.error {
+            out.push(finding(
+                Severity::High,
+                "unreadable-pickle",
+                format!(
+                    "{}: the pickle cannot be read to the end ({e}); what follows was not checked",
+                    p.location
+                ),
+            ));
+        }
+    }
+    if !s.code_members.is_empty() {
+        let shown: Vec<&str> = s.code_members.iter().take(3).map(String::as_str).collect();
+        out.push(finding(
+            Severity::High,
+            "torchscript-code",
+            format!(
+                "TorchScript archive with {} code members ({}{}): torch.jit.load runs them, and torch.load before PyTorch 2.6 dispatched such archives to it even with weights_only=True (CVE-2025-32434)",
+                s.code_members.len(),
+                shown.join(", "),
+                if s.code_members.len() > 3 { ", ..." } else { "" }
+            ),
+        ));
+    }
+    for p in &s.problems {
+        out.push(finding(Severity::High, "archive", p.clone()));
+    }
+    if s.pickles.is_empty() && s.problems.is_empty() {
+        out.push(finding(
+            Severity::Info,
+            "no-pickle",
+            format!("{} without any pickle", s.container),
+        ));
+    }
+}
+
+fn scan_npy(path: &Path, head: &[u8], out: &mut Vec<Finding>) -> Result<()> {
+    match modelconv_formats::numpy::read_npy(path) {
+        Ok(_) => {}
+        Err(e) => {
+            // An object array holds a pickle after the header.
+            let text = String::from_utf8_lossy(head);
+            if text.contains("'descr': '|O'") || text.contains("'descr': 'O'") {
+                out.push(finding(
+                    Severity::Critical,
+                    "npy-object",
+                    "object array: np.load(allow_pickle=True) unpickles the data",
+                ));
+                let s = pickle_scan::scan_file_from(path, npy_data_offset(head))?;
+                pickle_findings(&s, out);
+            } else {
+                out.push(finding(Severity::High, "malformed", e.to_string()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where an `.npy` file's data starts (after magic, version and header).
+fn npy_data_offset(head: &[u8]) -> usize {
+    match (head.get(6), head.get(8..12)) {
+        (Some(1), Some(&[a, b, _, _])) => 10 + usize::from(u16::from_le_bytes([a, b])),
+        (Some(_), Some(&[a, b, c, d])) => 12 + u32::from_le_bytes([a, b, c, d]) as usize,
+        _ => head.len(),
+    }
+}
+
+fn scan_gguf(path: &Path, out: &mut Vec<Finding>) {
+    let f = match modelconv_gguf::read(path) {
+        Ok(f) => f,
+        Err(e) => {
+            out.push(finding(Severity::High, "malformed", e.to_string()));
+            return;
+        }
+    };
+    for w in &f.warnings {
+        out.push(finding(Severity::Info, "gguf-warning", w.clone()));
+    }
+    for (key, value) in &f.metadata {
+        if !key.contains("chat_template") {
+            continue;
+        }
+        let Some(t) = value.as_str() else { continue };
+        let hits = suspicious_jinja(t);
+        if hits.is_empty() {
+            out.push(finding(
+                Severity::Info,
+                "chat-template",
+                format!(
+                    "{key}: a Jinja template ({} bytes); render it only in a sandboxed environment",
+                    t.len()
+                ),
+            ));
+        } else {
+            out.push(finding(
+                Severity::Medium,
+                "jinja-ssti",
+                format!(
+                    "{key} reaches for Python internals ({}): an unsandboxed Jinja render runs code (CVE-2024-34359)",
+                    hits.join(", ")
+                ),
+            ));
+        }
+    }
+}
+
+/// Constructs that chat templates never need and template injections do.
+fn suspicious_jinja(t: &str) -> Vec<&'static str> {
+    [
+        "__class__",
+        "__globals__",
+        "__subclasses__",
+        "__builtins__",
+        "__import__",
+        "__init__",
+        "__mro__",
+        "__base__",
+        "popen",
+        "os.system",
+        "subprocess",
+        "eval(",
+        "exec(",
+        "lipsum",
+        "cycler",
+        "joiner",
+        "request.application",
+    ]
+    .into_iter()
+    .filter(|p| t.contains(p))
+    .collect()
+}
+
+fn scan_index(path: &Path, out: &mut Vec<Finding>) -> Result<()> {
+    let bytes = std::fs::read(path).at(path)?;
+    let v: serde_json::Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            out.push(finding(
+                Severity::High,
+                "malformed",
+                format!("not JSON: {e}"),
+            ));
+            return Ok(());
+        }
+    };
+    let Some(map) = v.get("weight_map").and_then(|m| m.as_object()) else {
+        out.push(finding(Severity::High, "malformed", "no weight_map object"));
+        return Ok(());
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for (tensor, file) in map {
+        let Some(f) = file.as_str() else {
+            out.push(finding(
+                Severity::High,
+                "malformed",
+                format!("tensor '{tensor}': shard is not a string"),
+            ));
+            continue;
+        };
+        let escapes = f.starts_with('/')
+            || f.starts_with('\\')
+            || f.contains(':')
+            || f.split(['/', '\\']).any(|c| c == "..");
+        if escapes && seen.insert(f.to_string()) {
+            out.push(finding(
+                Severity::High,
+                "path-traversal",
+                format!("tensor '{tensor}' points at '{f}', outside the model directory"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn scan_config(path: &Path, out: &mut Vec<Finding>) -> Result<()> {
+    let bytes = std::fs::read(path).at(path)?;
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        out.push(finding(
+            Severity::High,
+            "malformed",
+            "config.json is not JSON",
+        ));
+        return Ok(());
+    };
+    if let Some(m) = v.get("auto_map").and_then(|m| m.as_object()) {
+        let targets: Vec<String> = m
+            .values()
+            .map(|x| match x {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect();
+        out.push(finding(
+            Severity::Medium,
+            "remote-code",
+            format!(
+                "auto_map names custom code ({}): transformers runs it with trust_remote_code=True",
+                targets.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
