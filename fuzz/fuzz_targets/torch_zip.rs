@@ -16,4 +16,6 @@ fuzz_target!(|data: &[u8]| {
             modelconv_fuzz::touch_all(&f.tensors);
         }
     }
+    // The scanner (`modelconv scan`) reads every member and pickle.
+    let _ = pytorch::scan::scan_file(&path);
 });

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for SECONDS (default 600) on one core, seeded with
+# the repository's fixtures and hostile corpus, and appends one line per
+# target to fuzz/runs.log (date, target, seconds, executions, result).
+# Needs the nightly toolchain and cargo-fuzz:
+#   rustup toolchain install nightly && cargo install cargo-fuzz
+# Crashes land in fuzz/artifacts/TARGET/ and stop that target.
+set -uo pipefail
+cd "$(dirname "$0")"
+SECONDS_PER_TARGET="${1:-600}"
+shift || true
+TARGETS=("$@")
+if [ ${#TARGETS[@]} -eq 0 ]; then
+  TARGETS=(safetensors_header safetensors_roundtrip index_json pickle_vm torch_zip numpy parquet_metadata gguf)
+fi
+ROOT=..
+seed() { # target, files...
+  local t=$1; shift
+  mkdir -p "corpus/$t"
+  for f in "$@"; do
+    [ -f "$f" ] && [ "$(stat -c %s "$f")" -le 1048576 ] && cp -n "$f" "corpus/$t/" 2>/dev/null
+  done
+  return 0
+}
+seed safetensors_header $ROOT/tests/bad_data/safetensors/*.safetensors $ROOT/tests/data/tiny/*.safetensors
+seed safetensors_roundtrip $ROOT/tests/bad_data/safetensors/*.safetensors $ROOT/tests/data/tiny/*.safetensors
+seed index_json $ROOT/tests/bad_data/index/*/*.json
+seed pickle_vm $ROOT/tests/bad_data/pickle/*.pkl
+seed torch_zip $ROOT/tests/bad_data/pickle/*.pt $ROOT/tests/data/torch/*.pt
+seed numpy $ROOT/tests/bad_data/numpy/*.npy
+seed parquet_metadata $ROOT/tests/bad_data/parquet/*.parquet
+seed gguf $ROOT/tests/bad_data/gguf/*.gguf $ROOT/crates/gguf/tests/data/files/*.gguf
+cargo +nightly fuzz build -O >/dev/null 2>&1 || { echo "cargo fuzz build failed"; exit 1; }
+for t in "${TARGETS[@]}"; do
+  log="target/fuzz-$t.log"
+  cargo +nightly fuzz run -O "$t" "corpus/$t" -- -max_total_time="$SECONDS_PER_TARGET" \
+    -max_len=65536 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 >"$log" 2>&1
+  rc=$?
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+  result=$([ $rc -eq 0 ] && echo "no crash" || echo "CRASH (rc=$rc, see $log and artifacts/$t)")
+  echo "$(date -u +%F) $t ${SECONDS_PER_TARGET}s execs=${execs:-?} $result" | tee -a runs.log
+done
