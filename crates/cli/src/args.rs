@@ -165,10 +165,16 @@ pub struct ConvertArgs {
     /// Split safetensors output into shards of at most this many tensor bytes (e.g. 5GB, 2GiB, 500MB).
     #[arg(long)]
     pub max_shard_size: Option<String>,
-    /// GGUF tensor type for weight matrices: F32, F16, BF16, Q8_0 (case-insensitive; default: F16, or
-    /// BF16 for BF16 models). Norms and 1-D tensors stay F32, as llama.cpp's converter writes them.
+    /// GGUF type mix, as llama-quantize names them: Q2_K, Q3_K_S/M/L, Q4_0, Q4_1, Q4_K_S/M,
+    /// Q5_0, Q5_1, Q5_K_S/M, Q6_K, Q8_0, F16, BF16, F32 (case-insensitive; default: F16, or BF16
+    /// for BF16 models). The _M mixes keep the output and some attn_v/ffn_down layers at higher
+    /// precision, like llama-quantize. Norms and 1-D tensors stay F32.
     #[arg(long, value_name = "TYPE")]
     pub quant: Option<String>,
+    /// GGUF per-tensor override PATTERN=TYPE (regex searched in the GGUF tensor name, first match
+    /// wins), e.g. --tensor-type 'attn_v=q8_0'. Repeatable.
+    #[arg(long, value_name = "PATTERN=TYPE")]
+    pub tensor_type: Vec<String>,
     /// Quantize float weight tensors (2+ dimensions): int8. Writes the seeds' V2 Parquet schema by default.
     #[arg(long, value_name = "TYPE")]
     pub quantize: Option<String>,

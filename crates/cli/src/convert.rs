@@ -56,10 +56,17 @@ pub fn model_type(s: &str) -> modelconv::Result<Option<modelconv::arch::Family>>
 fn options(args: &ConvertArgs) -> modelconv::Result<ConvertOptions> {
     let quantize = quantize(args)?;
     Ok(ConvertOptions {
-        gguf_type: match args.quant.as_deref() {
+        gguf_preset: match args.quant.as_deref() {
             None => None,
-            Some(q) => Some(modelconv::core_gguf_type(q)?),
+            Some(q) => Some(modelconv::gguf_preset(q)?),
         },
+        tensor_types: args
+            .tensor_type
+            .iter()
+            .map(|s| {
+                modelconv::gguf::preset::Override::parse(s).map_err(modelconv::Error::InvalidOption)
+            })
+            .collect::<modelconv::Result<_>>()?,
         family: modelconv::FamilyOptions {
             model_type: model_type(&args.model_type)?,
             component: args

@@ -14,6 +14,7 @@ use modelconv_core::{DType, Error, Model, Result, TensorSource};
 use serde_json::{json, Value as Json};
 
 use crate::container::{GgufFile, Value};
+use crate::preset::{Chooser, Override, Preset};
 use crate::quant::QuantSource;
 use crate::types::GgmlType;
 use crate::writer::GgufTensor;
@@ -139,35 +140,28 @@ fn meta(v: MetaValue) -> Value {
     }
 }
 
-/// llama.cpp's `general.file_type` for an output type.
-fn file_type(t: GgmlType) -> u32 {
-    match t.name {
-        "F32" => 0,
-        "F16" => 1,
-        "Q8_0" => 7,
-        "BF16" => 32,
-        _ => 1024,
-    }
-}
-
 /// What [`from_hf`] produced.
 pub struct GgufPlan {
     /// Metadata in write order.
     pub metadata: Vec<(String, Value)>,
     /// Tensors in write order.
     pub tensors: Vec<GgufTensor>,
-    /// Things the user should know (fallbacks, dropped tensors).
+    /// Things the user should know (dropped tensors).
     pub notes: Vec<String>,
+    /// Every tensor whose rows forced a type other than the mix's choice.
+    pub fallbacks: Vec<String>,
 }
 
-/// Plans a GGUF for an HF model of `family`: weights (2-D) as `weight_type`,
-/// 1-D tensors and norms as F32 (as llama.cpp's converter does), Q8_0 rows
-/// that are not a multiple of 32 falling back to F16. `tokenizer`
-/// metadata comes from [`crate::vocab::metadata`].
+/// Plans a GGUF for an HF model of `family` with the types of `preset`
+/// (llama-quantize's per-tensor mix, see [`crate::preset`]) and the
+/// `overrides`. 1-D tensors, norms, position and token-type embeddings are
+/// F32, as llama.cpp's converter writes them. `tokenizer` metadata comes
+/// from [`crate::vocab::metadata`].
 pub fn from_hf(
     model: &Model,
     family: Family,
-    weight_type: GgmlType,
+    preset: Preset,
+    overrides: Vec<Override>,
     tokenizer: Vec<(String, Value)>,
     name: &str,
     st: Option<&modelconv_arch::bert::SentenceTransformers>,
@@ -186,23 +180,39 @@ pub fn from_hf(
     metadata.push(("general.name".into(), Value::Str(name.into())));
     metadata.push((
         "general.file_type".into(),
-        Value::U32(file_type(weight_type)),
+        Value::U32(preset.file_type),
     ));
-    if weight_type.dtype().is_none() {
+    if preset.default.dtype().is_none() {
         metadata.push(("general.quantization_version".into(), Value::U32(2)));
     }
     metadata.extend(hp.map(|(k, v)| (k, meta(v))));
     metadata.extend(tokenizer);
-    let mut tensors = Vec::new();
+
+    // GGUF names first: the type mix depends on what the file holds.
+    let mut mapped = Vec::new();
     let mut notes = Vec::new();
     for t in &model.tensors {
-        let Some(g) = ag::tensor(family, &config, &t.info.name)? else {
-            notes.push(format!(
+        match ag::tensor(family, &config, &t.info.name)? {
+            Some(g) => mapped.push((t, g)),
+            None => notes.push(format!(
                 "'{}' is not used by llama.cpp; left out",
                 t.info.name
-            ));
-            continue;
-        };
+            )),
+        }
+    }
+    let names: Vec<&str> = mapped.iter().map(|(_, g)| g.name.as_str()).collect();
+    let cfg_u = |k: &str| config.get(k).and_then(Json::as_u64).unwrap_or(0) as usize;
+    let n_layer = cfg_u("num_hidden_layers");
+    let n_head = cfg_u("num_attention_heads");
+    let n_kv = match cfg_u("num_key_value_heads") {
+        0 => n_head,
+        n => n,
+    };
+    let mut chooser = Chooser::new(preset, overrides, &names, n_layer, n_head / n_kv.max(1));
+
+    let mut tensors = Vec::new();
+    let mut fallbacks = Vec::new();
+    for (t, g) in mapped {
         if !t.info.dtype.is_float() {
             return Err(Error::InvalidOption(format!(
                 "tensor '{}' is {}; GGUF output takes float tensors",
@@ -210,25 +220,11 @@ pub fn from_hf(
             )));
         }
         let source = change(t, g.change, false)?;
-        // As llama.cpp's converter: 1-D tensors, norms, position and token-type
-        // embeddings stay F32 (ggml adds them to F32 activations).
-        let always_f32 = g.name.ends_with("_norm.weight")
-            || g.name.starts_with("position_embd.")
-            || g.name.starts_with("token_types.");
-        let is_weight_matrix = t.info.shape.len() >= 2 && !always_f32;
-        let mut ty = if is_weight_matrix {
-            weight_type
-        } else {
-            GgmlType::f32()
-        };
-        let row = t.info.shape.last().copied().unwrap_or(1) as u64;
-        if ty.row_bytes(row).is_none() {
-            notes.push(format!(
-                "'{}': rows of {row} are not a multiple of {}'s block of {}; written as F16",
-                g.name, ty, ty.block_size
-            ));
-            ty = GgmlType::from_name("F16").unwrap_or_else(GgmlType::f32);
+        let choice = chooser.choose(&g.name, &t.info.shape, GgmlType::f32());
+        if let Some(f) = choice.fallback {
+            fallbacks.push(f);
         }
+        let ty = choice.ggml_type;
         let numel = t.info.numel();
         let (source, transform): (Arc<dyn TensorSource>, Transform) = match ty.dtype() {
             Some(dt) if dt == t.info.dtype => (source, Transform::Copy),
@@ -240,7 +236,7 @@ pub fn from_hf(
                 },
             ),
             None => (
-                Arc::new(QuantSource::q8_0(source, t.info.dtype, numel)?),
+                Arc::new(QuantSource::new(source, t.info.dtype, numel, ty)?),
                 Transform::Copy,
             ),
         };
@@ -266,6 +262,7 @@ pub fn from_hf(
         metadata,
         tensors,
         notes,
+        fallbacks,
     })
 }
 

@@ -6,8 +6,9 @@
 //! writes v3. Kernels ([`quant`]): F32/F16/BF16, the legacy quants, the
 //! k-quants, TQ1_0/TQ2_0, MXFP4, Q1_0 and Q2_0 are quantized and
 //! dequantized; NVFP4 and every IQ type are dequantized; Q8_1 (an
-//! activation type nothing dequantizes) is carried as raw blocks. The converter (`--quant`) writes F32,
-//! F16, BF16 and Q8_0 ([`quant::can_quantize`]).
+//! activation type nothing dequantizes) is carried as raw blocks. The converter (`--quant`) writes
+//! llama-quantize's presets (Q2_K … Q6_K, Q4_0 … Q8_0, F16, BF16, F32) with
+//! the same per-tensor type mix ([`preset`]) and `--tensor-type` overrides.
 //!
 //! Main entry points: [`read`] → [`GgufFile`] (metadata, [`TensorEntry`]s,
 //! [`GgufFile::tensor_data`], [`GgufFile::dequantize`]), [`tensor_source`]
@@ -17,6 +18,7 @@
 
 pub mod container;
 pub mod convert;
+pub mod preset;
 pub mod quant;
 pub mod types;
 pub mod vocab;

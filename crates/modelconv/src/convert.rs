@@ -101,9 +101,13 @@ pub struct ConvertOptions {
     /// Model-family settings (detection override, component extraction,
     /// key map, muP folding, metadata.json).
     pub family: FamilyOptions,
-    /// GGUF tensor type for weight matrices (`F32`, `F16`, `BF16`, `Q8_0`);
-    /// `None` = `dtype` if given, else BF16 for BF16 sources and F16 otherwise.
-    pub gguf_type: Option<modelconv_gguf::GgmlType>,
+    /// GGUF preset (`Q4_K_M`, `Q8_0`, `F16`, ... with llama-quantize's
+    /// per-tensor mix); `None` = `dtype` if given, else BF16 for BF16
+    /// sources and F16 otherwise.
+    pub gguf_preset: Option<modelconv_gguf::preset::Preset>,
+    /// Per-tensor GGUF type overrides (`--tensor-type PATTERN=TYPE`); the
+    /// first match wins. Default none.
+    pub tensor_types: Vec<modelconv_gguf::preset::Override>,
 }
 
 impl ConvertOptions {
@@ -676,20 +680,18 @@ fn gguf_plan(
                 .into(),
         ));
     }
-    let ty = match (opts.gguf_type, opts.dtype) {
-        (Some(t), _) => t,
+    use modelconv_gguf::preset::Preset;
+    let preset = match (opts.gguf_preset, opts.dtype) {
+        (Some(p), _) => p,
         (None, Some(dt)) => GgmlType::from_dtype(dt)
-            .ok_or_else(|| Error::InvalidOption(format!("GGUF has no {dt} type")))?,
+            .and_then(|t| Preset::from_name(t.name))
+            .ok_or_else(|| Error::InvalidOption(format!("GGUF has no {dt} preset")))?,
         (None, None) => {
             let bf16 = model.tensors.iter().any(|t| t.info.dtype == DType::BF16);
-            GgmlType::from_name(if bf16 { "BF16" } else { "F16" }).unwrap_or_else(GgmlType::f32)
+            Preset::from_name(if bf16 { "BF16" } else { "F16" })
+                .ok_or_else(|| Error::Internal("F16 preset missing".into()))?
         }
     };
-    if !modelconv_gguf::quant::can_quantize(ty) {
-        return Err(Error::InvalidOption(format!(
-            "writing GGUF {ty} is not supported yet; available: F32, F16, BF16, Q8_0"
-        )));
-    }
     let mut notes = Vec::new();
     let config = model.config.clone().unwrap_or_default();
     let tokenizer = match crate::family::read_aux(model, "tokenizer.json")
@@ -714,12 +716,20 @@ fn gguf_plan(
     let gp = modelconv_gguf::convert::from_hf(
         model,
         family,
-        ty,
+        preset,
+        opts.tensor_types.clone(),
         tokenizer,
         &name,
         fam.sentence_transformers.as_ref(),
     )?;
     notes.extend(gp.notes);
+    if !gp.fallbacks.is_empty() {
+        notes.push(format!(
+            "{} tensor(s) fell back to another type because their rows are not whole blocks (as llama-quantize does):",
+            gp.fallbacks.len()
+        ));
+        notes.extend(gp.fallbacks.iter().map(|f| format!("  {f}")));
+    }
     let content = modelconv_gguf::writer::layout(&gp.metadata, &gp.tensors)?;
     let (root, fname) = modelconv_core::split_file_path(file)?;
     let tensors = gp.tensors.iter().map(|t| t.tensor.clone()).collect();

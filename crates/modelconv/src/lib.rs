@@ -21,6 +21,7 @@ pub use family::FamilyOptions;
 pub use inspect::{inspect, InspectReport};
 pub use loader::WeightLoader;
 pub use modelconv_arch as arch;
+pub use modelconv_gguf as gguf;
 pub use modelconv_core as core;
 pub use modelconv_core::engine::{EngineOptions, Fault};
 pub use modelconv_core::progress::{NoProgress, Reporter};
@@ -31,11 +32,13 @@ pub use modelconv_parquet::{Codec, ParquetOptions, SchemaVersion};
 pub use scan::{scan, ScanReport, Severity};
 pub use verify::{verify, VerifyOptions, VerifyReport};
 
-/// Parses a GGUF type name for `--quant` (case-insensitive).
-pub fn core_gguf_type(name: &str) -> Result<modelconv_gguf::GgmlType> {
-    modelconv_gguf::GgmlType::from_name(name).ok_or_else(|| {
+/// Parses a GGUF preset for `--quant` (case-insensitive: `q4_k_m`,
+/// `Q8_0`, `F16`, ...).
+pub fn gguf_preset(name: &str) -> Result<modelconv_gguf::preset::Preset> {
+    modelconv_gguf::preset::Preset::from_name(name).ok_or_else(|| {
         Error::InvalidOption(format!(
-            "unknown GGUF type '{name}'; this build writes F32, F16, BF16 and Q8_0 (k-quant presets such as Q4_K_M are planned)"
+            "unknown GGUF type '{name}'; modelconv writes {}",
+            modelconv_gguf::preset::Preset::names()
         ))
     })
 }

@@ -19,7 +19,7 @@ fn convert(src: &Path, dst: &Path, opts: &ConvertOptions) -> modelconv::Conversi
 
 fn gguf_opts(ty: &str) -> ConvertOptions {
     ConvertOptions {
-        gguf_type: Some(modelconv::core_gguf_type(ty).unwrap()),
+        gguf_preset: Some(modelconv::gguf_preset(ty).unwrap()),
         ..ConvertOptions::default()
     }
 }
@@ -142,20 +142,8 @@ fn gguf_needs_a_known_family_and_a_supported_type() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("GGUF output needs a model family"), "{err}");
-    let err = modelconv::core_gguf_type("q4_k_m").unwrap_err().to_string();
-    assert!(err.contains("Q4_K_M are planned"), "{err}");
-    let err = modelconv::convert(
-        fam("llama").to_str().unwrap(),
-        &tmp.path().join("y.gguf"),
-        &gguf_opts("q4_k"),
-        &NoProgress,
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(
-        err.contains("writing GGUF Q4_K is not supported yet"),
-        "{err}"
-    );
+    let err = modelconv::gguf_preset("q7_k").unwrap_err().to_string();
+    assert!(err.contains("unknown GGUF type 'q7_k'") && err.contains("Q4_K_M"), "{err}");
 }
 
 /// A minimal GGUF v3 file builder for hostile cases.
@@ -361,4 +349,66 @@ fn hostile_gguf_files_give_typed_errors() {
             "cut at {cut}"
         );
     }
+}
+
+/// Every llama-quantize preset, made in one step from HF, against what
+/// llama.cpp's own llama-quantize made from modelconv's F32 GGUF of the same
+/// fake model (tests/data/quant/make_llama_quantize_refs.py): the same type
+/// for every tensor (the _M mixes, the output at Q6_K, the fallbacks for
+/// rows of 672), and the same bytes (the kernels equal ggml's reference
+/// quantizers).
+#[test]
+fn presets_match_llama_quantize_tensor_by_tensor() {
+    use sha2::{Digest, Sha256};
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/quant");
+    let refs: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("llama_quantize_refs.json")).unwrap())
+            .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("llama8");
+    modelconv::fake::fake(
+        data.join("llama8").to_str().unwrap(),
+        &model,
+        &modelconv::fake::FakeOptions {
+            seed: 7,
+            ..Default::default()
+        },
+        &NoProgress,
+    )
+    .unwrap();
+    let presets = refs["presets"].as_object().unwrap();
+    assert_eq!(presets.len(), 14);
+    let mut mismatched = Vec::new();
+    for (preset, want) in presets {
+        let out = tmp.path().join(format!("{preset}.gguf"));
+        // Lower case on purpose: names are case-insensitive.
+        let r = convert(&model, &out, &gguf_opts(&preset.to_lowercase()));
+        let f = modelconv_gguf::read(&out).unwrap();
+        let want = want.as_object().unwrap();
+        assert_eq!(f.tensors.len(), want.len(), "{preset}");
+        let mut fallbacks = 0;
+        for t in &f.tensors {
+            let w = &want[&t.name];
+            let sha = modelconv_core::checksum::hex(&Sha256::digest(f.tensor_data(t).unwrap()));
+            if t.ggml_type.name != w[0] {
+                mismatched.push(format!("{preset} {}: type {} vs {}", t.name, t.ggml_type, w[0]));
+            } else if sha != w[1].as_str().unwrap() {
+                mismatched.push(format!("{preset} {}: {} bytes differ", t.name, t.ggml_type));
+            }
+            if t.name.contains("ffn_down") && t.ggml_type.block_size < 256 {
+                fallbacks += 1;
+            }
+        }
+        // The report lists every fallback (ffn_down rows of 672 in k-quant mixes).
+        let listed = r.warnings.iter().filter(|w| w.contains("are not a multiple of")).count();
+        if preset.contains("_K") {
+            assert_eq!(listed, fallbacks, "{preset}: {:?}", r.warnings);
+            assert!(listed > 0, "{preset}");
+        }
+        assert_eq!(
+            f.get("general.file_type").and_then(modelconv_gguf::Value::as_u64),
+            Some(u64::from(modelconv::gguf_preset(preset).unwrap().file_type))
+        );
+    }
+    assert!(mismatched.is_empty(), "{} mismatches:\n{}", mismatched.len(), mismatched.join("\n"));
 }

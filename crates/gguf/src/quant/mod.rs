@@ -252,11 +252,6 @@ pub fn can_dequantize(t: GgmlType) -> bool {
     t.dtype().is_some() || has_dequantizer(t)
 }
 
-/// True if the GGUF *converter* writes tensors of this type (`--quant`);
-/// the kernels cover more ([`has_quantizer`]) and the converter will follow.
-pub fn can_quantize(t: GgmlType) -> bool {
-    matches!(t.name, "F32" | "F16" | "BF16" | "Q8_0")
-}
 
 fn blocks_for(t: GgmlType, n_values: usize) -> Result<usize, QuantError> {
     let bs = t.block_size as usize;
