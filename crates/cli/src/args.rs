@@ -162,8 +162,10 @@ pub struct ConvertArgs {
     /// Per-tensor dtype by glob, first match wins over --dtype, e.g. '*norm*=f32'. Repeatable.
     #[arg(long = "dtype-override", value_name = "PATTERN=DTYPE")]
     pub dtype_overrides: Vec<String>,
-    /// Split safetensors output into shards of at most this many tensor bytes (e.g. 5GB, 2GiB, 500MB).
-    #[arg(long)]
+    /// Split safetensors output into shards of at most this many tensor bytes (e.g. 5GB, 2GiB,
+    /// 500MB); for GGUF output, gguf-split compatible parts NAME-00001-of-0000N.gguf (alias
+    /// --split-max-size).
+    #[arg(long, visible_alias = "split-max-size")]
     pub max_shard_size: Option<String>,
     /// GGUF type mix, as llama-quantize names them: Q2_K, Q3_K_S/M/L, Q4_0, Q4_1, Q4_K_S/M,
     /// Q5_0, Q5_1, Q5_K_S/M, Q6_K, Q8_0, F16, BF16, F32 (case-insensitive; default: F16, or BF16

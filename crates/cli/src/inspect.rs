@@ -74,7 +74,50 @@ pub fn run(args: InspectArgs) -> Result<()> {
     for f in &report.files {
         outln!(out, "  {} ({})", f.path.display(), units::bytes(f.size));
     }
-    if !report.metadata.is_empty() {
+    if let Some(g) = &report.gguf {
+        outln!(
+            out,
+            "gguf:         v{}, alignment {}, file type {}, {:.2} bits per weight",
+            g.version,
+            g.alignment,
+            g.file_type.as_deref().unwrap_or("?"),
+            g.bits_per_weight
+        );
+        outln!(out, "quant mix (as stored):");
+        for (t, s) in &g.quant_mix {
+            outln!(
+                out,
+                "  {t:<8} {:>6} tensors {:>10} parameters {:>10}",
+                s.tensors,
+                units::count(s.parameters),
+                units::bytes(s.bytes)
+            );
+        }
+        outln!(out, "gguf metadata:");
+        for (k, v) in &g.metadata {
+            outln!(out, "  {k:<40} {v}");
+        }
+        for w in &g.warnings {
+            outln!(out, "gguf warning: {w}");
+        }
+        if args.tensors {
+            outln!(out, "gguf tensors (as stored):");
+            for (name, ty, shape, bytes) in &g.tensors {
+                let n: usize = shape.iter().product();
+                outln!(
+                    out,
+                    "  {name:<40} {ty:<8} {:<16} {:>10} {:.2} bpw",
+                    format!("{shape:?}"),
+                    units::bytes(*bytes),
+                    if n == 0 {
+                        0.0
+                    } else {
+                        *bytes as f64 * 8.0 / n as f64
+                    }
+                );
+            }
+        }
+    } else if !report.metadata.is_empty() {
         let meta: Vec<String> = report
             .metadata
             .iter()

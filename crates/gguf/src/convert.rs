@@ -178,10 +178,7 @@ pub fn from_hf(
     }
     metadata.push(("general.type".into(), Value::Str("model".into())));
     metadata.push(("general.name".into(), Value::Str(name.into())));
-    metadata.push((
-        "general.file_type".into(),
-        Value::U32(preset.file_type),
-    ));
+    metadata.push(("general.file_type".into(), Value::U32(preset.file_type)));
     if preset.default.dtype().is_none() {
         metadata.push(("general.quantization_version".into(), Value::U32(2)));
     }

@@ -20,6 +20,7 @@ pub mod container;
 pub mod convert;
 pub mod preset;
 pub mod quant;
+pub mod split;
 pub mod types;
 pub mod vocab;
 pub mod writer;
@@ -29,7 +30,7 @@ use std::sync::Arc;
 
 use modelconv_core::model::SourceFile;
 use modelconv_core::tensor::{MmapSlice, Tensor, TensorInfo};
-use modelconv_core::{DType, Model, Result, TensorSource};
+use modelconv_core::{DType, Error, Model, Result, TensorSource};
 
 pub use container::{read, GgufFile, TensorEntry, Value};
 pub use types::GgmlType;
@@ -59,18 +60,55 @@ pub fn tensor_source(file: &GgufFile, t: &TensorEntry) -> Result<(DType, Arc<dyn
 }
 
 /// Reads a GGUF file as a model: tensors under their GGUF names (see
-/// [`convert::to_hf`] for Hugging Face names), metadata as strings.
+/// [`convert::to_hf`] for Hugging Face names), metadata as strings. The
+/// first part of a split model reads all parts ([`split::read_parts`]);
+/// the returned [`GgufFile`] is then the first part with every part's
+/// tensor entries (for names and shapes only: its data offsets belong to
+/// different files).
 pub fn read_model(path: &Path) -> Result<(Model, GgufFile)> {
-    let file = read(path)?;
+    let parts = split::read_parts(path)?;
     let mut model = Model {
-        format: format!("gguf-v{}", file.version),
+        format: String::new(),
         root: path.to_path_buf(),
-        source_files: vec![SourceFile {
-            path: path.to_path_buf(),
-            size: file.map.len() as u64,
-        }],
         ..Model::default()
     };
+    for file in &parts {
+        model.source_files.push(SourceFile {
+            path: file.path.clone(),
+            size: file.map.len() as u64,
+        });
+        model.notes.extend(file.warnings.iter().cloned());
+        for t in &file.tensors {
+            let (dtype, source) = tensor_source(file, t)?;
+            let shape = if dtype == DType::U8 {
+                model.notes.push(format!(
+                    "tensor '{}' is {} (read and carried as raw blocks; converting it to floats is not supported yet)",
+                    t.name, t.ggml_type
+                ));
+                vec![t.nbytes as usize]
+            } else {
+                t.shape()
+            };
+            model.tensors.push(Tensor {
+                info: TensorInfo {
+                    name: t.name.clone(),
+                    dtype,
+                    shape,
+                },
+                source,
+                file: file.path.clone(),
+            });
+        }
+    }
+    let mut parts = parts.into_iter();
+    let Some(mut file) = parts.next() else {
+        return Err(Error::Internal("no GGUF part read".into()));
+    };
+    for p in parts {
+        file.tensors.extend(p.tensors);
+    }
+    file.metadata.retain(|(k, _)| !split::is_split_key(k));
+    model.format = format!("gguf-v{}", file.version);
     for (k, v) in &file.metadata {
         model.metadata.insert(
             k.clone(),
@@ -79,28 +117,6 @@ pub fn read_model(path: &Path) -> Result<(Model, GgufFile)> {
                 other => other.display_short(),
             },
         );
-    }
-    model.notes.extend(file.warnings.iter().cloned());
-    for t in &file.tensors {
-        let (dtype, source) = tensor_source(&file, t)?;
-        let shape = if dtype == DType::U8 {
-            model.notes.push(format!(
-                "tensor '{}' is {} (read and carried as raw blocks; converting it to floats is not supported yet)",
-                t.name, t.ggml_type
-            ));
-            vec![t.nbytes as usize]
-        } else {
-            t.shape()
-        };
-        model.tensors.push(Tensor {
-            info: TensorInfo {
-                name: t.name.clone(),
-                dtype,
-                shape,
-            },
-            source,
-            file: path.to_path_buf(),
-        });
     }
     Ok((model, file))
 }

@@ -27,23 +27,91 @@ pub struct Preset {
 
 /// Every preset modelconv writes.
 pub const PRESETS: &[Preset] = &[
-    Preset { name: "F32", file_type: 0, default: GgmlType::F32 },
-    Preset { name: "F16", file_type: 1, default: GgmlType::F16 },
-    Preset { name: "Q4_0", file_type: 2, default: GgmlType::Q4_0 },
-    Preset { name: "Q4_1", file_type: 3, default: GgmlType::Q4_1 },
-    Preset { name: "Q8_0", file_type: 7, default: GgmlType::Q8_0 },
-    Preset { name: "Q5_0", file_type: 8, default: GgmlType::Q5_0 },
-    Preset { name: "Q5_1", file_type: 9, default: GgmlType::Q5_1 },
-    Preset { name: "Q2_K", file_type: 10, default: GgmlType::Q2_K },
-    Preset { name: "Q3_K_S", file_type: 11, default: GgmlType::Q3_K },
-    Preset { name: "Q3_K_M", file_type: 12, default: GgmlType::Q3_K },
-    Preset { name: "Q3_K_L", file_type: 13, default: GgmlType::Q3_K },
-    Preset { name: "Q4_K_S", file_type: 14, default: GgmlType::Q4_K },
-    Preset { name: "Q4_K_M", file_type: 15, default: GgmlType::Q4_K },
-    Preset { name: "Q5_K_S", file_type: 16, default: GgmlType::Q5_K },
-    Preset { name: "Q5_K_M", file_type: 17, default: GgmlType::Q5_K },
-    Preset { name: "Q6_K", file_type: 18, default: GgmlType::Q6_K },
-    Preset { name: "BF16", file_type: 32, default: GgmlType::BF16 },
+    Preset {
+        name: "F32",
+        file_type: 0,
+        default: GgmlType::F32,
+    },
+    Preset {
+        name: "F16",
+        file_type: 1,
+        default: GgmlType::F16,
+    },
+    Preset {
+        name: "Q4_0",
+        file_type: 2,
+        default: GgmlType::Q4_0,
+    },
+    Preset {
+        name: "Q4_1",
+        file_type: 3,
+        default: GgmlType::Q4_1,
+    },
+    Preset {
+        name: "Q8_0",
+        file_type: 7,
+        default: GgmlType::Q8_0,
+    },
+    Preset {
+        name: "Q5_0",
+        file_type: 8,
+        default: GgmlType::Q5_0,
+    },
+    Preset {
+        name: "Q5_1",
+        file_type: 9,
+        default: GgmlType::Q5_1,
+    },
+    Preset {
+        name: "Q2_K",
+        file_type: 10,
+        default: GgmlType::Q2_K,
+    },
+    Preset {
+        name: "Q3_K_S",
+        file_type: 11,
+        default: GgmlType::Q3_K,
+    },
+    Preset {
+        name: "Q3_K_M",
+        file_type: 12,
+        default: GgmlType::Q3_K,
+    },
+    Preset {
+        name: "Q3_K_L",
+        file_type: 13,
+        default: GgmlType::Q3_K,
+    },
+    Preset {
+        name: "Q4_K_S",
+        file_type: 14,
+        default: GgmlType::Q4_K,
+    },
+    Preset {
+        name: "Q4_K_M",
+        file_type: 15,
+        default: GgmlType::Q4_K,
+    },
+    Preset {
+        name: "Q5_K_S",
+        file_type: 16,
+        default: GgmlType::Q5_K,
+    },
+    Preset {
+        name: "Q5_K_M",
+        file_type: 17,
+        default: GgmlType::Q5_K,
+    },
+    Preset {
+        name: "Q6_K",
+        file_type: 18,
+        default: GgmlType::Q6_K,
+    },
+    Preset {
+        name: "BF16",
+        file_type: 32,
+        default: GgmlType::BF16,
+    },
 ];
 
 impl Preset {
@@ -62,7 +130,11 @@ impl Preset {
 
     /// All preset names, for error messages.
     pub fn names() -> String {
-        PRESETS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+        PRESETS
+            .iter()
+            .map(|p| p.name)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     fn is_quantized(self) -> bool {
@@ -173,9 +245,9 @@ pub struct Chooser {
 }
 
 fn use_more_bits(i: usize, n: usize) -> bool {
-    // llama.cpp computes (i - n/8) % 3 == 2 in signed ints; a negative
-    // left side never gives 2.
-    i < n / 8 || i >= 7 * n / 8 || (i >= n / 8 && (i - n / 8) % 3 == 2)
+    // llama.cpp computes (i - n/8) % 3 in signed ints; here the first
+    // test has already taken every i < n/8, so the subtraction cannot wrap.
+    i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2
 }
 
 impl Chooser {
@@ -356,11 +428,8 @@ mod tests {
     fn use_more_bits_matches_llama_cpp_for_32_layers() {
         // i < 4, i >= 28, or (i - 4) % 3 == 2: 0-3, 6, 9, ..., 27, 28-31.
         let got: Vec<usize> = (0..32).filter(|&i| use_more_bits(i, 32)).collect();
-        let want: Vec<usize> = (0..32)
-            .filter(|&i| i < 4 || i >= 28 || (i >= 4 && (i - 4) % 3 == 2))
-            .collect();
+        let want = [0, 1, 2, 3, 6, 9, 12, 15, 18, 21, 24, 27, 28, 29, 30, 31];
         assert_eq!(got, want);
-        assert_eq!(&got[..6], &[0, 1, 2, 3, 6, 9]);
     }
 
     #[test]

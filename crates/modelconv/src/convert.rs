@@ -508,6 +508,7 @@ pub fn convert_model(
     }
 
     let mut gguf_notes: Vec<String> = Vec::new();
+    let mut gguf_types: Option<Vec<String>> = None;
     let mut warn_extra: Vec<String> = Vec::new();
     let plan = match (&target, format) {
         (OutputTarget::Directory(dir), Format::Safetensors) => {
@@ -531,10 +532,11 @@ pub fn convert_model(
                     dst.display()
                 )));
             };
-            let (plan, gtensors, notes) = gguf_plan(&model, &fam, opts, file)?;
-            tensors = gtensors;
-            gguf_notes = notes;
-            plan
+            let out = gguf_plan(&model, &fam, opts, file)?;
+            tensors = out.tensors;
+            gguf_notes = out.notes;
+            gguf_types = Some(out.types);
+            out.plan
         }
         (_, Format::Parquet) => {
             if opts.max_shard_size.is_some() {
@@ -607,14 +609,17 @@ pub fn convert_model(
         ));
     }
     let mut dtypes = BTreeMap::new();
-    for t in &tensors {
-        let name = if format == Format::Gguf && t.info.dtype == DType::U8 {
-            // Block-quantized GGUF tensors (their bytes only).
-            "Q8_0".to_string()
-        } else {
-            t.info.dtype.name().to_string()
-        };
-        *dtypes.entry(name).or_insert(0) += 1;
+    match &gguf_types {
+        Some(types) => {
+            for t in types {
+                *dtypes.entry(t.clone()).or_insert(0) += 1;
+            }
+        }
+        None => {
+            for t in &tensors {
+                *dtypes.entry(t.info.dtype.name().to_string()).or_insert(0) += 1;
+            }
+        }
     }
     let files: Vec<ReportFile> = written.files.into_iter().map(ReportFile::from).collect();
     let output_size_bytes: u64 = files.iter().map(|f| f.size).sum();
@@ -666,7 +671,7 @@ fn gguf_plan(
     fam: &FamilyReport,
     opts: &ConvertOptions,
     file: &Path,
-) -> Result<(OutputPlan, Vec<OutTensor>, Vec<String>)> {
+) -> Result<GgufOutput> {
     use modelconv_gguf::GgmlType;
     let family = fam.family.ok_or_else(|| {
         Error::InvalidOption(format!(
@@ -674,13 +679,83 @@ fn gguf_plan(
             fam.detection.reason
         ))
     })?;
-    if opts.max_shard_size.is_some() {
-        return Err(Error::InvalidOption(
-            "--max-shard-size applies to safetensors output; GGUF splitting is not supported yet"
-                .into(),
-        ));
-    }
     use modelconv_gguf::preset::Preset;
+    let mut notes = Vec::new();
+    let copy = model.format.starts_with("gguf")
+        && opts.gguf_preset.is_none()
+        && opts.dtype.is_none()
+        && opts.quantize.is_none()
+        && opts.tensor_types.is_empty()
+        && opts.family.component.is_none()
+        && !opts.family.mup_to_llama;
+    if copy {
+        // GGUF → GGUF with no type asked for: every tensor as stored, the
+        // metadata as it was (split keys aside), e.g. to split or merge.
+        let first = model
+            .source_files
+            .first()
+            .ok_or_else(|| Error::Internal("GGUF model without a file".into()))?;
+        let parts = modelconv_gguf::split::read_parts(&first.path)?;
+        let mut metadata = Vec::new();
+        let mut gts = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            if i == 0 {
+                metadata = part
+                    .metadata
+                    .iter()
+                    .filter(|(k, _)| !modelconv_gguf::split::is_split_key(k))
+                    .cloned()
+                    .collect();
+            }
+            for t in &part.tensors {
+                let raw: Arc<dyn modelconv_core::TensorSource> =
+                    Arc::new(modelconv_core::tensor::MmapSlice::new(
+                        Arc::clone(&part.map),
+                        part.tensor_range(t)?,
+                    )?);
+                gts.push(modelconv_gguf::writer::GgufTensor {
+                    tensor: OutTensor {
+                        info: TensorInfo {
+                            name: t.name.clone(),
+                            dtype: t.ggml_type.dtype().unwrap_or(DType::U8),
+                            shape: match t.ggml_type.dtype() {
+                                Some(_) => t.shape(),
+                                None => vec![t.nbytes as usize],
+                            },
+                        },
+                        source: raw,
+                        transform: modelconv_core::engine::Transform::Copy,
+                    },
+                    name: t.name.clone(),
+                    ggml_type: t.ggml_type,
+                    shape: t.shape(),
+                });
+            }
+        }
+        notes.push(format!(
+            "GGUF copied as stored ({} tensors{}); add --quant to change types",
+            gts.len(),
+            if parts.len() > 1 {
+                format!(", merged from {} parts", parts.len())
+            } else {
+                String::new()
+            }
+        ));
+        let mut out = gguf_files(file, metadata, gts, opts.max_shard_size)?;
+        out.notes = notes;
+        return Ok(out);
+    }
+    if model.format.starts_with("gguf") {
+        let quantized = model
+            .source_files
+            .first()
+            .and_then(|f| modelconv_gguf::read(&f.path).ok())
+            .map(|f| f.tensors.iter().any(|t| t.ggml_type.dtype().is_none()))
+            .unwrap_or(false);
+        if quantized {
+            notes.push("requantizing a model that is already quantized: the errors of both quantizations add up; start from the F16/BF16/F32 original when you have it".into());
+        }
+    }
     let preset = match (opts.gguf_preset, opts.dtype) {
         (Some(p), _) => p,
         (None, Some(dt)) => GgmlType::from_dtype(dt)
@@ -692,7 +767,6 @@ fn gguf_plan(
                 .ok_or_else(|| Error::Internal("F16 preset missing".into()))?
         }
     };
-    let mut notes = Vec::new();
     let config = model.config.clone().unwrap_or_default();
     let tokenizer = match crate::family::read_aux(model, "tokenizer.json")
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
@@ -708,8 +782,27 @@ fn gguf_plan(
             modelconv_gguf::vocab::metadata(&tok, tc.as_ref(), &config, vocab_size)?
         }
         None => {
-            notes.push("no tokenizer.json: the GGUF has no tokenizer metadata (llama.cpp needs one to run it)".into());
-            Vec::new()
+            // A GGUF source (requantizing): its tokenizer metadata as is.
+            let carried: Vec<(String, modelconv_gguf::Value)> = if model.format.starts_with("gguf")
+            {
+                model
+                    .source_files
+                    .first()
+                    .and_then(|f| modelconv_gguf::read(&f.path).ok())
+                    .map(|f| {
+                        f.metadata
+                            .into_iter()
+                            .filter(|(k, _)| k.starts_with("tokenizer."))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            if carried.is_empty() {
+                notes.push("no tokenizer.json: the GGUF has no tokenizer metadata (llama.cpp needs one to run it)".into());
+            }
+            carried
         }
     };
     let name = crate::family::model_name(model);
@@ -730,19 +823,63 @@ fn gguf_plan(
         ));
         notes.extend(gp.fallbacks.iter().map(|f| format!("  {f}")));
     }
-    let content = modelconv_gguf::writer::layout(&gp.metadata, &gp.tensors)?;
+    let mut out = gguf_files(file, gp.metadata, gp.tensors, opts.max_shard_size)?;
+    out.notes = notes;
+    Ok(out)
+}
+
+/// Lays out one GGUF file, or gguf-split parts of at most `max_bytes` of
+/// tensor data each (`NAME-00001-of-0000N.gguf` next to `file`).
+fn gguf_files(
+    file: &Path,
+    metadata: Vec<(String, modelconv_gguf::Value)>,
+    tensors: Vec<modelconv_gguf::writer::GgufTensor>,
+    max_bytes: Option<u64>,
+) -> Result<GgufOutput> {
+    let types = tensors
+        .iter()
+        .map(|t| t.ggml_type.name.to_string())
+        .collect();
     let (root, fname) = modelconv_core::split_file_path(file)?;
-    let tensors = gp.tensors.iter().map(|t| t.tensor.clone()).collect();
-    Ok((
-        OutputPlan {
+    let out_tensors = tensors.iter().map(|t| t.tensor.clone()).collect();
+    let files = match max_bytes {
+        None => vec![modelconv_core::engine::PlannedFile {
+            rel_path: fname.clone(),
+            content: modelconv_gguf::writer::layout(&metadata, &tensors)?,
+        }],
+        Some(max) => {
+            let parts = modelconv_gguf::split::plan(metadata, tensors, max)?;
+            let n = parts.len();
+            parts
+                .into_iter()
+                .enumerate()
+                .map(|(i, (m, ts))| {
+                    let name = modelconv_gguf::split::part_path(Path::new(&fname), i, n);
+                    Ok(modelconv_core::engine::PlannedFile {
+                        rel_path: name.to_string_lossy().into_owned(),
+                        content: modelconv_gguf::writer::layout(&m, &ts)?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?
+        }
+    };
+    Ok(GgufOutput {
+        plan: OutputPlan {
             root,
-            name: fname.clone(),
-            files: vec![modelconv_core::engine::PlannedFile {
-                rel_path: fname,
-                content,
-            }],
+            name: fname,
+            files,
         },
-        tensors,
-        notes,
-    ))
+        tensors: out_tensors,
+        types,
+        notes: Vec::new(),
+    })
+}
+
+/// A planned GGUF output.
+struct GgufOutput {
+    plan: OutputPlan,
+    tensors: Vec<OutTensor>,
+    /// Each tensor's GGUF type name (the report counts these).
+    types: Vec<String>,
+    notes: Vec<String>,
 }

@@ -72,6 +72,82 @@ pub struct InspectReport {
     pub notes: Vec<String>,
     /// Every tensor, in source order.
     pub tensors: Vec<TensorInfo>,
+    /// For a GGUF file: its own view (stored types, quant mix, bits per weight).
+    pub gguf: Option<GgufInspect>,
+}
+
+/// What a GGUF file stores, as stored (the rest of the report shows the
+/// tensors as modelconv reads them: Hugging Face names, dequantized).
+#[derive(Debug, Clone, Serialize)]
+pub struct GgufInspect {
+    /// Format version.
+    pub version: u32,
+    /// Data alignment.
+    pub alignment: u64,
+    /// `general.file_type` as llama-quantize names it, if it is a preset.
+    pub file_type: Option<String>,
+    /// Bits per weight over all tensors.
+    pub bits_per_weight: f64,
+    /// Per stored type: tensors, parameters, bytes.
+    pub quant_mix: BTreeMap<String, DTypeStats>,
+    /// Every metadata key with its value (arrays summarised).
+    pub metadata: Vec<(String, String)>,
+    /// Every tensor: GGUF name, stored type, C-order shape, bytes.
+    pub tensors: Vec<(String, String, Vec<usize>, u64)>,
+    /// Legal GGUF that llama.cpp would refuse.
+    pub warnings: Vec<String>,
+}
+
+fn gguf_view(path: &std::path::Path) -> Result<GgufInspect> {
+    let f = modelconv_gguf::read(path)?;
+    let mut mix: BTreeMap<String, DTypeStats> = BTreeMap::new();
+    let (mut params, mut bytes) = (0u64, 0u64);
+    for t in &f.tensors {
+        let s = mix.entry(t.ggml_type.name.to_string()).or_default();
+        s.tensors += 1;
+        s.parameters += t.numel();
+        s.bytes += t.nbytes;
+        params += t.numel();
+        bytes += t.nbytes;
+    }
+    let file_type = f
+        .get("general.file_type")
+        .and_then(modelconv_gguf::Value::as_u64)
+        .and_then(|ft| {
+            modelconv_gguf::preset::PRESETS
+                .iter()
+                .find(|p| u64::from(p.file_type) == ft)
+                .map(|p| p.name.to_string())
+        });
+    Ok(GgufInspect {
+        version: f.version,
+        alignment: f.alignment,
+        file_type,
+        bits_per_weight: if params == 0 {
+            0.0
+        } else {
+            bytes as f64 * 8.0 / params as f64
+        },
+        quant_mix: mix,
+        metadata: f
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.display_short()))
+            .collect(),
+        tensors: f
+            .tensors
+            .iter()
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    t.ggml_type.name.to_string(),
+                    t.shape(),
+                    t.nbytes,
+                )
+            })
+            .collect(),
+        warnings: f.warnings.clone(),
+    })
 }
 
 /// Inspects `src` (path or hub id).
@@ -119,5 +195,13 @@ pub fn inspect(src: &str) -> Result<InspectReport> {
         aliases: model.aliases.clone(),
         notes: model.notes.clone(),
         tensors: model.tensors.iter().map(|t| t.info.clone()).collect(),
+        gguf: match model.format.starts_with("gguf") {
+            true => model
+                .source_files
+                .first()
+                .map(|f| gguf_view(&f.path))
+                .transpose()?,
+            false => None,
+        },
     })
 }

@@ -143,7 +143,10 @@ fn gguf_needs_a_known_family_and_a_supported_type() {
     .to_string();
     assert!(err.contains("GGUF output needs a model family"), "{err}");
     let err = modelconv::gguf_preset("q7_k").unwrap_err().to_string();
-    assert!(err.contains("unknown GGUF type 'q7_k'") && err.contains("Q4_K_M"), "{err}");
+    assert!(
+        err.contains("unknown GGUF type 'q7_k'") && err.contains("Q4_K_M"),
+        "{err}"
+    );
 }
 
 /// A minimal GGUF v3 file builder for hostile cases.
@@ -391,7 +394,10 @@ fn presets_match_llama_quantize_tensor_by_tensor() {
             let w = &want[&t.name];
             let sha = modelconv_core::checksum::hex(&Sha256::digest(f.tensor_data(t).unwrap()));
             if t.ggml_type.name != w[0] {
-                mismatched.push(format!("{preset} {}: type {} vs {}", t.name, t.ggml_type, w[0]));
+                mismatched.push(format!(
+                    "{preset} {}: type {} vs {}",
+                    t.name, t.ggml_type, w[0]
+                ));
             } else if sha != w[1].as_str().unwrap() {
                 mismatched.push(format!("{preset} {}: {} bytes differ", t.name, t.ggml_type));
             }
@@ -400,15 +406,114 @@ fn presets_match_llama_quantize_tensor_by_tensor() {
             }
         }
         // The report lists every fallback (ffn_down rows of 672 in k-quant mixes).
-        let listed = r.warnings.iter().filter(|w| w.contains("are not a multiple of")).count();
+        let listed = r
+            .warnings
+            .iter()
+            .filter(|w| w.contains("are not a multiple of"))
+            .count();
         if preset.contains("_K") {
             assert_eq!(listed, fallbacks, "{preset}: {:?}", r.warnings);
             assert!(listed > 0, "{preset}");
         }
         assert_eq!(
-            f.get("general.file_type").and_then(modelconv_gguf::Value::as_u64),
+            f.get("general.file_type")
+                .and_then(modelconv_gguf::Value::as_u64),
             Some(u64::from(modelconv::gguf_preset(preset).unwrap().file_type))
         );
     }
-    assert!(mismatched.is_empty(), "{} mismatches:\n{}", mismatched.len(), mismatched.join("\n"));
+    assert!(
+        mismatched.is_empty(),
+        "{} mismatches:\n{}",
+        mismatched.len(),
+        mismatched.join("\n")
+    );
+}
+
+/// gguf-split compatible parts: split into 3, read the model by its first
+/// part, merge back byte-identical; requantizing warns and keeps the tokenizer.
+#[test]
+fn split_merge_and_requantize() {
+    let tmp = tempfile::tempdir().unwrap();
+    let whole = tmp.path().join("m.gguf");
+    convert(&fam("llama"), &whole, &gguf_opts("q8_0"));
+    let size = std::fs::metadata(&whole).unwrap().len();
+
+    let parts_dir = tmp.path().join("parts");
+    let r = convert(
+        &whole,
+        &parts_dir.join("m.gguf"),
+        &ConvertOptions {
+            max_shard_size: Some(size / 3),
+            ..ConvertOptions::default()
+        },
+    );
+    let names: Vec<String> = r
+        .files
+        .iter()
+        .map(|f| f.path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let n = names.len();
+    assert!(n >= 3, "{names:?}");
+    for (i, name) in names.iter().enumerate() {
+        assert_eq!(name, &format!("m-{:05}-of-{n:05}.gguf", i + 1));
+        let f = modelconv_gguf::read(&parts_dir.join(name)).unwrap();
+        let u = |k: &str| f.get(k).and_then(modelconv_gguf::Value::as_u64);
+        assert_eq!(u("split.no"), Some(i as u64));
+        assert_eq!(u("split.count"), Some(n as u64));
+        assert!(u("split.tensors.count").unwrap() > 0);
+        // All model metadata in the first part only, as gguf-split writes it.
+        assert_eq!(f.get("general.architecture").is_some(), i == 0, "{name}");
+    }
+    let first = parts_dir.join(&names[0]);
+    // The split model reads like the whole one (by its first part).
+    let v = modelconv::verify(
+        whole.to_str().unwrap(),
+        first.to_str().unwrap(),
+        &VerifyOptions {
+            exact: true,
+            ..VerifyOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(v.passed && v.compared > 0 && v.missing.is_empty(), "{v:?}");
+    // Merge: byte-identical to the file that was split.
+    let merged = tmp.path().join("merged.gguf");
+    convert(&first, &merged, &ConvertOptions::default());
+    assert!(std::fs::read(&merged).unwrap() == std::fs::read(&whole).unwrap());
+    // A missing part is a clear error.
+    std::fs::remove_file(parts_dir.join(&names[1])).unwrap();
+    let err = modelconv::convert(
+        first.to_str().unwrap(),
+        &tmp.path().join("x.gguf"),
+        &ConvertOptions::default(),
+        &NoProgress,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("part 2 is missing"), "{err}");
+
+    // Requantize Q8_0 → Q4_0: warned, tokenizer metadata kept.
+    let re = tmp.path().join("re.gguf");
+    let r = convert(&whole, &re, &gguf_opts("Q4_0"));
+    assert!(
+        r.warnings.iter().any(|w| w.contains("requantizing")),
+        "{:?}",
+        r.warnings
+    );
+    let (a, b) = (
+        modelconv_gguf::read(&whole).unwrap(),
+        modelconv_gguf::read(&re).unwrap(),
+    );
+    for key in [
+        "tokenizer.ggml.model",
+        "tokenizer.ggml.tokens",
+        "tokenizer.ggml.merges",
+    ] {
+        assert_eq!(a.get(key), b.get(key), "{key}");
+        assert!(a.get(key).is_some(), "{key}");
+    }
+    assert_eq!(
+        b.tensor("blk.0.attn_q.weight").unwrap().ggml_type.name,
+        "Q4_0"
+    );
 }

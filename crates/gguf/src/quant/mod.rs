@@ -252,7 +252,6 @@ pub fn can_dequantize(t: GgmlType) -> bool {
     t.dtype().is_some() || has_dequantizer(t)
 }
 
-
 fn blocks_for(t: GgmlType, n_values: usize) -> Result<usize, QuantError> {
     let bs = t.block_size as usize;
     if bs == 0 || !n_values.is_multiple_of(bs) {
