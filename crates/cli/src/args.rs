@@ -173,6 +173,10 @@ pub struct ConvertArgs {
     /// precision, like llama-quantize. Norms and 1-D tensors stay F32.
     #[arg(long, value_name = "TYPE")]
     pub quant: Option<String>,
+    /// Do not fsync the outputs (for benchmarks; the OS flushes them later, and a crash may lose
+    /// them).
+    #[arg(long)]
+    pub no_sync: bool,
     /// GGUF per-tensor override PATTERN=TYPE (regex searched in the GGUF tensor name, first match
     /// wins), e.g. --tensor-type 'attn_v=q8_0'. Repeatable.
     #[arg(long, value_name = "PATTERN=TYPE")]

@@ -124,6 +124,7 @@ fn options(args: &ConvertArgs) -> modelconv::Result<ConvertOptions> {
                 None => EngineOptions::default().chunk_bytes,
             },
             resume: args.resume,
+            no_sync: args.no_sync,
             chunk_delay_ms: std::env::var(DELAY_ENV)
                 .ok()
                 .and_then(|v| v.parse().ok())

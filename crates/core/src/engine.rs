@@ -314,15 +314,18 @@ impl Fault {
 #[derive(Debug, Default)]
 pub struct Faults {
     fault: Option<Fault>,
+    /// `EngineOptions::no_sync`: skip fsync (benchmarks).
+    no_sync: bool,
     written: AtomicU64,
     fsyncs: AtomicU64,
     renames: AtomicU64,
 }
 
 impl Faults {
-    fn new(fault: Option<Fault>) -> Self {
+    fn new(fault: Option<Fault>, no_sync: bool) -> Self {
         Faults {
             fault,
+            no_sync,
             ..Faults::default()
         }
     }
@@ -372,6 +375,9 @@ fn write_at(f: &File, buf: &[u8], offset: u64, faults: &Faults, path: &Path) -> 
 /// may be lost, so the file is never published.
 fn sync_file(f: &File, faults: &Faults, path: &Path) -> Result<()> {
     faults.nth(FaultOp::Fsync, &faults.fsyncs).at(path)?;
+    if faults.no_sync {
+        return Ok(());
+    }
     f.sync_all().at(path)
 }
 
@@ -536,6 +542,9 @@ pub struct EngineOptions {
     /// Testing aid: fail one file operation on purpose (see the module
     /// docs). Default none.
     pub fault: Option<Fault>,
+    /// Skip fsync of the outputs (benchmarks that leave the final flush to
+    /// the OS; a crash may then lose data). Default false.
+    pub no_sync: bool,
 }
 
 impl Default for EngineOptions {
@@ -547,6 +556,7 @@ impl Default for EngineOptions {
             check_space: true,
             chunk_delay_ms: 0,
             fault: None,
+            no_sync: false,
         }
     }
 }
@@ -671,7 +681,7 @@ pub fn run(
         }
     };
     let mut written: Vec<PathBuf> = Vec::new();
-    let faults = Arc::new(Faults::new(opts.fault));
+    let faults = Arc::new(Faults::new(opts.fault, opts.no_sync));
     let result = run_locked(plan, opts, reporter, &faults, &mut written);
     let cancelled = matches!(result, Err(Error::Cancelled));
     if cancelled && !opts.resume {
@@ -865,7 +875,7 @@ fn run_locked(
                 return Err(e);
             }
         };
-        if let Some(parent) = target.parent() {
+        if let Some(parent) = target.parent().filter(|_| !opts.no_sync) {
             sync_dir(parent);
         }
         journal.append(&JournalLine::File {
@@ -883,7 +893,9 @@ fn run_locked(
     reporter.finish();
     drop(journal);
     fs::remove_file(&journal_path).at(&journal_path)?;
-    sync_dir(&plan.root);
+    if !opts.no_sync {
+        sync_dir(&plan.root);
+    }
     report.overflows.sort();
     Ok(report)
 }
