@@ -14,7 +14,7 @@ LLAMA_DIR="$(ls -d "$HOME"/.cache/modelconv-llama/*/ 2>/dev/null | tail -1)"
 [[ -x "$LLAMA_DIR/build/bin/llama-quantize" ]] || { echo "run scripts/build-llama-cpp first" >&2; exit 1; }
 SCRATCH="${BENCH_SCRATCH:-$REPO/bench/out/scratch-gguf}"
 mkdir -p bench/out
-python3 bench/gguf.py --bin "$BIN" --llama-src "$LLAMA_DIR/src" --llama-bin "$LLAMA_DIR/build/bin" \
+"${BENCH_TORCH_PYTHON:-/work/torchenv/bin/python}" bench/gguf.py --bin "$BIN" --llama-src "$LLAMA_DIR/src" --llama-bin "$LLAMA_DIR/build/bin" \
   --torch-python "${BENCH_TORCH_PYTHON:-/work/torchenv/bin/python}" --scratch "$SCRATCH" \
   --rss-tool "$RSS_TOOL" --config bench/fake-1b/config.json --out bench/out/gguf.json
 [[ "${BENCH_KEEP:-0}" == 1 ]] || rm -rf "$SCRATCH"

@@ -4,9 +4,14 @@
 //! byte-level BPE (`gpt2`) and WordPiece (`bert`, with llama.cpp's
 //! "phantom space" token spelling).
 //!
-//! `tokenizer.ggml.pre` comes from the pre-tokenizer in tokenizer.json
-//! (a ByteLevel pre-tokenizer with the GPT-2 split is `gpt-2`); llama.cpp
-//! fingerprints known tokenizers instead, and refuses unknown ones.
+//! `tokenizer.ggml.pre` (how llama.cpp splits text before BPE) is found as
+//! llama.cpp's converter finds it: the caller tokenizes llama.cpp's check
+//! text ([`PRE_CHECK_TEXT`]) with the real tokenizer and passes the
+//! [`fingerprint`] of the ids, which is looked up in llama.cpp's table
+//! (`pre_fingerprints.tsv`, extracted by `make_pre_table.py`). Unknown
+//! fingerprints fall back to the pre-tokenizer itself: the GPT-2 ByteLevel
+//! split is `gpt-2`, the LLaMA-3 and Qwen2 split regexes are `llama-bpe`
+//! and `qwen2`; anything else is refused rather than tokenized wrongly.
 //! SentencePiece (`llama`) vocabularies are not built yet: the conversion
 //! says so.
 
@@ -14,6 +19,59 @@ use modelconv_core::{Error, Result};
 use serde_json::Value as Json;
 
 use crate::container::Value;
+
+/// llama.cpp's tokenizer check text (`chktxt`).
+pub const PRE_CHECK_TEXT: &str = include_str!("pre_check_text.txt");
+
+const PRE_FINGERPRINTS: &str = include_str!("pre_fingerprints.tsv");
+
+/// The fingerprint llama.cpp's converter computes: sha256 of the ids of
+/// [`PRE_CHECK_TEXT`] printed as a Python list (`[1, 2, 3]`).
+pub fn fingerprint(ids: &[u32]) -> String {
+    use sha2::{Digest, Sha256};
+    let list = ids
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    modelconv_core::checksum::hex(&Sha256::digest(format!("[{list}]").as_bytes()))
+}
+
+/// The `tokenizer.ggml.pre` name llama.cpp knows for a fingerprint.
+pub fn pre_for_fingerprint(fp: &str) -> Option<&'static str> {
+    PRE_FINGERPRINTS
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('\t'))
+        .find(|(h, _)| *h == fp)
+        .map(|(_, name)| name)
+}
+
+/// Split regexes of tokenizer.json that identify a llama.cpp pre-tokenizer
+/// (the originals llama.cpp quotes next to its adapted versions).
+const KNOWN_SPLITS: &[(&str, &str)] = &[
+    (
+        r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+        "llama-bpe",
+    ),
+    (
+        r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+        "qwen2",
+    ),
+];
+
+fn split_regex(p: &Json) -> Option<String> {
+    if p.get("type").and_then(Json::as_str) == Some("Split") {
+        return p
+            .get("pattern")
+            .and_then(|x| x.get("Regex"))
+            .and_then(Json::as_str)
+            .map(str::to_string);
+    }
+    p.get("pretokenizers")
+        .and_then(Json::as_array)
+        .and_then(|a| a.iter().find_map(split_regex))
+}
 
 const NORMAL: i32 = 1;
 const CONTROL: i32 = 3;
@@ -34,13 +92,15 @@ fn strs(v: Vec<String>) -> Value {
 
 /// The `tokenizer.*` metadata for `tokenizer` (parsed tokenizer.json), with
 /// `tokenizer_config` and `config` (config.json) for special tokens, padded
-/// to `vocab_size` entries.
+/// to `vocab_size` entries. `fingerprint`: see the module docs. Returns the
+/// metadata and how `tokenizer.ggml.pre` was chosen.
 pub fn metadata(
     tokenizer: &Json,
     tokenizer_config: Option<&Json>,
     config: &Json,
     vocab_size: usize,
-) -> Result<Vec<(String, Value)>> {
+    fingerprint: Option<&str>,
+) -> Result<(Vec<(String, Value)>, String)> {
     let model = tokenizer
         .get("model")
         .ok_or_else(|| Error::InvalidOption("tokenizer.json has no model".into()))?;
@@ -85,6 +145,7 @@ pub fn metadata(
             .map(|i| i as u32)
     };
     let mut out: Vec<(String, Value)> = Vec::new();
+    let mut how = String::new();
     let (ggml_model, pre) = match kind {
         "BPE" => {
             let byte_level = tokenizer.get("pre_tokenizer").is_some_and(|p| p.to_string().contains("ByteLevel"));
@@ -93,12 +154,33 @@ pub fn metadata(
                     "GGUF tokenizer: only byte-level BPE (gpt2) and WordPiece (bert) tokenizers are converted yet".into(),
                 ));
             }
-            let pre = if tokenizer.get("pre_tokenizer").is_some_and(|p| p.to_string().contains("\"Split\"")) {
-                return Err(Error::InvalidOption(
-                    "GGUF tokenizer: this BPE tokenizer splits with its own regex; recognising it (llama.cpp's tokenizer.ggml.pre) is not supported yet".into(),
-                ));
-            } else {
-                "gpt-2"
+            let known = fingerprint.and_then(|f| pre_for_fingerprint(f).map(|p| (f, p)));
+            let split = tokenizer.get("pre_tokenizer").and_then(split_regex);
+            let pre = match (known, split) {
+                (Some((f, p)), _) => {
+                    how = format!("tokenizer.ggml.pre '{p}': llama.cpp's fingerprint {f}");
+                    p
+                }
+                (None, Some(re)) => {
+                    let p = KNOWN_SPLITS.iter().find(|(r, _)| *r == re).map(|(_, p)| *p).ok_or_else(|| {
+                        Error::InvalidOption(format!(
+                            "GGUF tokenizer: llama.cpp does not know this BPE tokenizer (fingerprint {}) and its split regex is not one modelconv maps; refusing rather than tokenizing wrongly",
+                            fingerprint.unwrap_or("not computed")
+                        ))
+                    })?;
+                    how = format!(
+                        "tokenizer.ggml.pre '{p}': fingerprint {} unknown to llama.cpp, split regex recognised",
+                        fingerprint.unwrap_or("not computed")
+                    );
+                    p
+                }
+                (None, None) => {
+                    how = format!(
+                        "tokenizer.ggml.pre 'gpt-2': fingerprint {} unknown to llama.cpp, plain ByteLevel pre-tokenizer",
+                        fingerprint.unwrap_or("not computed")
+                    );
+                    "gpt-2"
+                }
             };
             ("gpt2", pre)
         }
@@ -236,5 +318,26 @@ pub fn metadata(
     {
         out.push(("tokenizer.chat_template".into(), Value::Str(t.into())));
     }
-    Ok(out)
+    Ok((out, how))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_table_and_python_list_format() {
+        // sha256 of the text "[1, 2, 3]", as Python's str([1, 2, 3]) prints it.
+        // (value from `echo -n "[1, 2, 3]" | sha256sum`)
+        assert_eq!(
+            fingerprint(&[1, 2, 3]),
+            "a36b1f2c3f84522dd1005145646617d7054c0851e97c72a039c0bdfac9fa07f3"
+        );
+        assert_eq!(
+            pre_for_fingerprint("0ef9807a4087ebef797fc749390439009c3b9eda9ad1a097abbe738f486c01e5"),
+            Some("llama-bpe")
+        );
+        assert!(PRE_CHECK_TEXT.contains("🦙🦙 3 33 333"));
+        assert_eq!(pre_for_fingerprint("00"), None);
+    }
 }

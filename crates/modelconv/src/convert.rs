@@ -768,10 +768,13 @@ fn gguf_plan(
         }
     };
     let config = model.config.clone().unwrap_or_default();
-    let tokenizer = match crate::family::read_aux(model, "tokenizer.json")
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+    let tok_text = crate::family::read_aux(model, "tokenizer.json");
+    let tokenizer = match tok_text
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
     {
         Some(tok) => {
+            let fp = tok_text.as_deref().and_then(pre_fingerprint);
             let tc: Option<serde_json::Value> =
                 crate::family::read_aux(model, "tokenizer_config.json")
                     .and_then(|t| serde_json::from_str(&t).ok());
@@ -779,7 +782,17 @@ fn gguf_plan(
                 .get("vocab_size")
                 .and_then(serde_json::Value::as_u64)
                 .unwrap_or(0) as usize;
-            modelconv_gguf::vocab::metadata(&tok, tc.as_ref(), &config, vocab_size)?
+            let (meta, how) = modelconv_gguf::vocab::metadata(
+                &tok,
+                tc.as_ref(),
+                &config,
+                vocab_size,
+                fp.as_deref(),
+            )?;
+            if !how.is_empty() {
+                notes.push(how);
+            }
+            meta
         }
         None => {
             // A GGUF source (requantizing): its tokenizer metadata as is.
@@ -826,6 +839,15 @@ fn gguf_plan(
     let mut out = gguf_files(file, gp.metadata, gp.tensors, opts.max_shard_size)?;
     out.notes = notes;
     Ok(out)
+}
+
+/// llama.cpp's fingerprint of a tokenizer.json: the ids of its check text,
+/// tokenized the way `AutoTokenizer(...).encode` does (special tokens
+/// added). `None` if the tokenizer cannot be loaded.
+fn pre_fingerprint(tokenizer_json: &str) -> Option<String> {
+    let t: tokenizers::Tokenizer = tokenizer_json.parse().ok()?;
+    let enc = t.encode(modelconv_gguf::vocab::PRE_CHECK_TEXT, true).ok()?;
+    Some(modelconv_gguf::vocab::fingerprint(enc.get_ids()))
 }
 
 /// Lays out one GGUF file, or gguf-split parts of at most `max_bytes` of

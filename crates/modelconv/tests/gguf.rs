@@ -517,3 +517,76 @@ fn split_merge_and_requantize() {
         "Q4_0"
     );
 }
+
+/// tokenizer.ggml.pre as llama.cpp's converter finds it: modelconv's
+/// fingerprint of the fixture tokenizer equals the one transformers gives
+/// (tests/data/families/make_fingerprints.py); unknown to llama.cpp, a plain
+/// ByteLevel tokenizer is gpt-2, LLaMA-3's split regex is llama-bpe, and an
+/// unknown regex is refused.
+#[test]
+fn tokenizer_pre_from_fingerprint_or_split_regex() {
+    let want: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fam("tokenizer_fingerprints.json")).unwrap())
+            .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let r = convert(&fam("llama"), &tmp.path().join("a.gguf"), &gguf_opts("f16"));
+    let fp = want["llama"].as_str().unwrap();
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains(fp) && w.contains("'gpt-2'")),
+        "{:?}",
+        r.warnings
+    );
+    let pre = |p: &Path| {
+        modelconv_gguf::read(p)
+            .unwrap()
+            .get("tokenizer.ggml.pre")
+            .and_then(modelconv_gguf::Value::as_str)
+            .map(str::to_string)
+    };
+    assert_eq!(pre(&tmp.path().join("a.gguf")).as_deref(), Some("gpt-2"));
+
+    // The same model with LLaMA-3's pre-tokenizer.
+    let dir = tmp.path().join("llama3ish");
+    std::fs::create_dir(&dir).unwrap();
+    for f in std::fs::read_dir(fam("llama")).unwrap() {
+        let f = f.unwrap().path();
+        if f.is_file() {
+            std::fs::copy(&f, dir.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let mut tok: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("tokenizer.json")).unwrap()).unwrap();
+    let llama3 = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+    let with_split = |regex: &str| {
+        serde_json::json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": regex}, "behavior": "Isolated", "invert": false},
+            {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}
+        ]})
+    };
+    tok["pre_tokenizer"] = with_split(llama3);
+    std::fs::write(dir.join("tokenizer.json"), tok.to_string()).unwrap();
+    let r = convert(&dir, &tmp.path().join("b.gguf"), &gguf_opts("f16"));
+    assert_eq!(
+        pre(&tmp.path().join("b.gguf")).as_deref(),
+        Some("llama-bpe"),
+        "{:?}",
+        r.warnings
+    );
+
+    tok["pre_tokenizer"] = with_split(r"\p{L}+|\s+");
+    std::fs::write(dir.join("tokenizer.json"), tok.to_string()).unwrap();
+    let err = modelconv::convert(
+        dir.to_str().unwrap(),
+        &tmp.path().join("c.gguf"),
+        &gguf_opts("f16"),
+        &NoProgress,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("refusing rather than tokenizing wrongly"),
+        "{err}"
+    );
+}
