@@ -352,6 +352,24 @@ pub fn to_hf(mut model: Model, file: &GgufFile) -> Result<Model> {
     }
     model.tensors = out;
     model.config = Some(config);
+    match crate::vocab::hf_tokenizer(file) {
+        Ok(Some((tokenizer, tokenizer_config))) => {
+            model.set_aux_file(modelconv_core::model::AuxFile::generated(
+                "tokenizer.json",
+                tokenizer,
+            ));
+            model.set_aux_file(modelconv_core::model::AuxFile::generated(
+                "tokenizer_config.json",
+                tokenizer_config,
+            ));
+            model.notes.push(
+                "tokenizer.json and tokenizer_config.json rebuilt from the GGUF tokenizer metadata"
+                    .into(),
+            );
+        }
+        Ok(None) => {}
+        Err(e) => model.notes.push(e.to_string()),
+    }
     model.format = format!("{} ({arch})", model.format);
     Ok(model)
 }

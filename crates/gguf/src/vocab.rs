@@ -321,6 +321,177 @@ pub fn metadata(
     Ok((out, how))
 }
 
+/// Rebuilds Hugging Face `tokenizer.json` and `tokenizer_config.json` from
+/// a GGUF's `tokenizer.ggml.*` metadata (the reverse of [`metadata`]) for
+/// `gpt2` (byte-level BPE) and `bert` (WordPiece) vocabularies. `Ok(None)`
+/// when the file has no tokenizer; an error names what is not rebuilt
+/// (SentencePiece `llama` vocabularies).
+pub fn hf_tokenizer(file: &crate::container::GgufFile) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    use serde_json::json;
+    let Some(model) = file.get("tokenizer.ggml.model").and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    let strings = |key: &str| -> Vec<String> {
+        match file.get(key) {
+            Some(Value::Array(_, v)) => v
+                .iter()
+                .map(|x| x.as_str().unwrap_or_default().to_string())
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let tokens = strings("tokenizer.ggml.tokens");
+    let types: Vec<i64> = match file.get("tokenizer.ggml.token_type") {
+        Some(Value::Array(_, v)) => v
+            .iter()
+            .map(|x| match x {
+                Value::I32(i) => i64::from(*i),
+                other => other.as_u64().map_or(NORMAL.into(), |u| u as i64),
+            })
+            .collect(),
+        _ => vec![i64::from(NORMAL); tokens.len()],
+    };
+    let ty = |i: usize| types.get(i).copied().unwrap_or(i64::from(NORMAL));
+    let special_id = |k: &str| {
+        file.get(&format!("tokenizer.ggml.{k}_token_id"))
+            .and_then(Value::as_u64)
+            .map(|i| i as usize)
+    };
+    let token_of = |i: Option<usize>| i.and_then(|i| tokens.get(i)).cloned();
+    let flag = |k: &str| {
+        matches!(
+            file.get(&format!("tokenizer.ggml.{k}")),
+            Some(Value::Bool(true))
+        )
+    };
+    let mut tc = serde_json::Map::new();
+    for (k, name) in [
+        ("bos", "bos_token"),
+        ("eos", "eos_token"),
+        ("unknown", "unk_token"),
+        ("seperator", "sep_token"),
+        ("padding", "pad_token"),
+        ("cls", "cls_token"),
+        ("mask", "mask_token"),
+    ] {
+        if let Some(t) = token_of(special_id(k)) {
+            tc.insert(name.into(), json!(t));
+        }
+    }
+    if let Some(t) = file.get("tokenizer.chat_template").and_then(Value::as_str) {
+        tc.insert("chat_template".into(), json!(t));
+    }
+    let padding = |i: usize, t: &str| ty(i) == i64::from(UNUSED) && t == format!("[PAD{i}]");
+    let tokenizer = match model {
+        "gpt2" => {
+            let mut vocab = serde_json::Map::new();
+            let mut added = Vec::new();
+            for (i, t) in tokens.iter().enumerate() {
+                if padding(i, t) {
+                    continue;
+                }
+                vocab.insert(t.clone(), json!(i));
+                if ty(i) == i64::from(CONTROL) || ty(i) == i64::from(USER_DEFINED) {
+                    added.push(json!({"id": i, "content": t, "single_word": false, "lstrip": false,
+                        "rstrip": false, "normalized": ty(i) != i64::from(CONTROL), "special": ty(i) == i64::from(CONTROL)}));
+                }
+            }
+            let pre = file.get("tokenizer.ggml.pre").and_then(Value::as_str).unwrap_or("gpt-2");
+            let byte_level = |use_regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex});
+            let pre_tokenizer = match KNOWN_SPLITS.iter().find(|(_, p)| *p == pre) {
+                Some((re, _)) => json!({"type": "Sequence", "pretokenizers": [
+                    {"type": "Split", "pattern": {"Regex": re}, "behavior": "Isolated", "invert": false},
+                    byte_level(false)]}),
+                None if pre == "gpt-2" || pre == "default" => byte_level(true),
+                None => {
+                    return Err(Error::InvalidOption(format!(
+                        "tokenizer.ggml.pre '{pre}': rebuilding its tokenizer.json is not supported (gpt-2, llama-bpe and qwen2 are); the GGUF tokenizer was not converted"
+                    )))
+                }
+            };
+            let bos = token_of(special_id("bos")).filter(|_| flag("add_bos_token"));
+            let eos = token_of(special_id("eos")).filter(|_| flag("add_eos_token"));
+            let post = if bos.is_some() || eos.is_some() {
+                let mut single = Vec::new();
+                let mut pair = Vec::new();
+                let mut specials = serde_json::Map::new();
+                let sp = |t: &String| json!({"SpecialToken": {"id": t, "type_id": 0}});
+                if let Some(b) = &bos {
+                    single.push(sp(b));
+                    pair.push(sp(b));
+                }
+                single.push(json!({"Sequence": {"id": "A", "type_id": 0}}));
+                pair.push(json!({"Sequence": {"id": "A", "type_id": 0}}));
+                if let Some(e) = &eos {
+                    single.push(sp(e));
+                    pair.push(sp(e));
+                }
+                if let Some(b) = &bos {
+                    pair.push(sp(b));
+                }
+                pair.push(json!({"Sequence": {"id": "B", "type_id": 0}}));
+                if let Some(e) = &eos {
+                    pair.push(sp(e));
+                }
+                for (t, k) in [(&bos, "bos"), (&eos, "eos")] {
+                    if let Some(t) = t {
+                        specials.insert(t.clone(), json!({"id": t, "ids": [special_id(k)], "tokens": [t]}));
+                    }
+                }
+                json!({"type": "TemplateProcessing", "single": single, "pair": pair, "special_tokens": specials})
+            } else {
+                json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true})
+            };
+            let merges: Vec<Json> = strings("tokenizer.ggml.merges")
+                .into_iter()
+                .filter_map(|m| m.split_once(' ').map(|(a, b)| json!([a, b])))
+                .collect();
+            json!({
+                "version": "1.0", "truncation": null, "padding": null, "added_tokens": added,
+                "normalizer": null, "pre_tokenizer": pre_tokenizer, "post_processor": post,
+                "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+                "model": {"type": "BPE", "dropout": null, "unk_token": token_of(special_id("unknown")),
+                    "continuing_subword_prefix": null, "end_of_word_suffix": null, "fuse_unk": false,
+                    "byte_fallback": false, "ignore_merges": false, "vocab": vocab, "merges": merges}
+            })
+        }
+        "bert" => {
+            // Undo llama.cpp's WordPiece spelling: "▁word" starts a word,
+            // a bare piece continues one ("##piece").
+            let vocab: Vec<String> = tokens
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    if ty(i) == i64::from(CONTROL) {
+                        t.clone()
+                    } else {
+                        match t.strip_prefix('\u{2581}') {
+                            Some(w) => w.to_string(),
+                            None => format!("##{t}"),
+                        }
+                    }
+                })
+                .collect();
+            // llama.cpp's WordPiece lower-cases and strips accents.
+            tc.insert("do_lower_case".into(), json!(true));
+            let bytes = modelconv_arch::tokenizer::wordpiece_from_vocab(
+                &vocab.join("\n"),
+                Some(&Json::Object(tc.clone())),
+            )?;
+            serde_json::from_slice(&bytes).map_err(|e| Error::Internal(e.to_string()))?
+        }
+        other => {
+            return Err(Error::InvalidOption(format!(
+                "tokenizer.ggml.model '{other}': rebuilding tokenizer.json is supported for gpt2 and bert vocabularies only"
+            )))
+        }
+    };
+    tc.insert("tokenizer_class".into(), json!("PreTrainedTokenizerFast"));
+    let to_bytes =
+        |v: &Json| serde_json::to_vec_pretty(v).map_err(|e| Error::Internal(e.to_string()));
+    Ok(Some((to_bytes(&tokenizer)?, to_bytes(&Json::Object(tc))?)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -768,11 +768,28 @@ fn gguf_plan(
         }
     };
     let config = model.config.clone().unwrap_or_default();
+    // A GGUF source (requantizing): its tokenizer metadata exactly as it was.
+    let from_gguf: Vec<(String, modelconv_gguf::Value)> = if model.format.starts_with("gguf") {
+        model
+            .source_files
+            .first()
+            .and_then(|f| modelconv_gguf::read(&f.path).ok())
+            .map(|f| {
+                f.metadata
+                    .into_iter()
+                    .filter(|(k, _)| k.starts_with("tokenizer."))
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let tok_text = crate::family::read_aux(model, "tokenizer.json");
-    let tokenizer = match tok_text
+    let parsed = tok_text
         .as_deref()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
-    {
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok());
+    let tokenizer = match parsed {
+        _ if !from_gguf.is_empty() => from_gguf,
         Some(tok) => {
             let fp = tok_text.as_deref().and_then(pre_fingerprint);
             let tc: Option<serde_json::Value> =
@@ -795,27 +812,8 @@ fn gguf_plan(
             meta
         }
         None => {
-            // A GGUF source (requantizing): its tokenizer metadata as is.
-            let carried: Vec<(String, modelconv_gguf::Value)> = if model.format.starts_with("gguf")
-            {
-                model
-                    .source_files
-                    .first()
-                    .and_then(|f| modelconv_gguf::read(&f.path).ok())
-                    .map(|f| {
-                        f.metadata
-                            .into_iter()
-                            .filter(|(k, _)| k.starts_with("tokenizer."))
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            } else {
-                Vec::new()
-            };
-            if carried.is_empty() {
-                notes.push("no tokenizer.json: the GGUF has no tokenizer metadata (llama.cpp needs one to run it)".into());
-            }
-            carried
+            notes.push("no tokenizer.json: the GGUF has no tokenizer metadata (llama.cpp needs one to run it)".into());
+            Vec::new()
         }
     };
     let name = crate::family::model_name(model);

@@ -590,3 +590,52 @@ fn tokenizer_pre_from_fingerprint_or_split_regex() {
         "{err}"
     );
 }
+
+/// GGUF → HF rebuilds tokenizer.json from the GGUF tokenizer metadata: the
+/// byte-level BPE (LLaMA fixture) and WordPiece (BERT fixture, and the real
+/// all-MiniLM-L6-v2 when fetched) tokenizers give the original ids on 300
+/// mixed strings (unicode, CJK, emoji, whitespace, numbers).
+#[test]
+fn gguf_to_hf_rebuilds_the_tokenizer() {
+    let strings: Vec<String> =
+        serde_json::from_slice(&std::fs::read(fam("tokenizer_strings.json")).unwrap()).unwrap();
+    let minilm = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.cache/all-MiniLM-L6-v2");
+    let mut models = vec![fam("llama"), fam("bert")];
+    if minilm.join("tokenizer.json").exists() {
+        models.push(minilm);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, src) in models.iter().enumerate() {
+        let g = tmp.path().join(format!("{i}.gguf"));
+        convert(src, &g, &gguf_opts("f16"));
+        let back = tmp.path().join(format!("{i}-hf"));
+        let r = convert(&g, &back, &ConvertOptions::default());
+        assert!(
+            back.join("tokenizer.json").exists(),
+            "{}: {:?}",
+            src.display(),
+            r.warnings
+        );
+        let mut orig = tokenizers::Tokenizer::from_file(src.join("tokenizer.json")).unwrap();
+        // Padding and truncation settings are not tokenizer metadata GGUF keeps.
+        orig.with_padding(None);
+        orig.with_truncation(None).unwrap();
+        let rebuilt = tokenizers::Tokenizer::from_file(back.join("tokenizer.json")).unwrap();
+        let mut differ = Vec::new();
+        for s in &strings {
+            let a = orig.encode(s.as_str(), true).unwrap();
+            let b = rebuilt.encode(s.as_str(), true).unwrap();
+            if a.get_ids() != b.get_ids() {
+                differ.push(format!("{s:?}: {:?} vs {:?}", a.get_ids(), b.get_ids()));
+            }
+        }
+        assert!(
+            differ.is_empty(),
+            "{}: {} of {} strings differ, e.g. {}",
+            src.display(),
+            differ.len(),
+            strings.len(),
+            differ.first().unwrap()
+        );
+    }
+}
