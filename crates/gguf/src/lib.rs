@@ -21,6 +21,7 @@ pub mod convert;
 pub mod preset;
 pub mod quant;
 pub mod split;
+pub mod spm;
 pub mod types;
 pub mod vocab;
 pub mod writer;

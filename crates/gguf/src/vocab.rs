@@ -1,8 +1,8 @@
 //! Tokenizer metadata for GGUF from a Hugging Face `tokenizer.json`
 //! (`tokenizer.ggml.*` keys), following gguf-py's `SpecialVocab` and
-//! llama.cpp's converter for the two tokenizer kinds handled here:
-//! byte-level BPE (`gpt2`) and WordPiece (`bert`, with llama.cpp's
-//! "phantom space" token spelling).
+//! llama.cpp's converter for the tokenizer kinds handled here:
+//! byte-level BPE (`gpt2`), WordPiece (`bert`, with llama.cpp's
+//! "phantom space" token spelling) and SentencePiece (`llama`).
 //!
 //! `tokenizer.ggml.pre` (how llama.cpp splits text before BPE) is found as
 //! llama.cpp's converter finds it: the caller tokenizes llama.cpp's check
@@ -12,8 +12,10 @@
 //! fingerprints fall back to the pre-tokenizer itself: the GPT-2 ByteLevel
 //! split is `gpt-2`, the LLaMA-3 and Qwen2 split regexes are `llama-bpe`
 //! and `qwen2`; anything else is refused rather than tokenized wrongly.
-//! SentencePiece (`llama`) vocabularies are not built yet: the conversion
-//! says so.
+//! SentencePiece (`llama`) vocabularies come from `tokenizer.model`
+//! ([`metadata_spm`], parsed by [`crate::spm`]) as llama.cpp's converter
+//! builds them; rebuilding a `tokenizer.json` from such a GGUF is not done
+//! ([`hf_tokenizer`] says so).
 
 use modelconv_core::{Error, Result};
 use serde_json::Value as Json;
@@ -138,12 +140,6 @@ pub fn metadata(
     }
     // Special tokens are looked up by their tokenizer.json spelling.
     let raw_tokens = tokens.clone();
-    let id_of = |t: &str| -> Option<u32> {
-        raw_tokens
-            .iter()
-            .position(|x| x.as_deref() == Some(t))
-            .map(|i| i as u32)
-    };
     let mut out: Vec<(String, Value)> = Vec::new();
     let mut how = String::new();
     let (ggml_model, pre) = match kind {
@@ -252,6 +248,35 @@ pub fn metadata(
             .unwrap_or_default();
         out.push(("tokenizer.ggml.merges".into(), strs(merges)));
     }
+    specials(
+        &mut out,
+        &raw_tokens,
+        Some(tokenizer),
+        tokenizer_config,
+        config,
+        vocab_size,
+    );
+    Ok((out, how))
+}
+
+/// Special token ids, add_bos/add_eos and the chat template, as gguf-py's
+/// `SpecialVocab` finds them: tokenizer_config.json names the tokens
+/// (looked up in `raw_tokens`), config.json has ids, the tokenizer.json
+/// post-processor (when there is one) says what is added.
+fn specials(
+    out: &mut Vec<(String, Value)>,
+    raw_tokens: &[Option<String>],
+    tokenizer: Option<&Json>,
+    tokenizer_config: Option<&Json>,
+    config: &Json,
+    vocab_size: usize,
+) {
+    let id_of = |t: &str| -> Option<u32> {
+        raw_tokens
+            .iter()
+            .position(|x| x.as_deref() == Some(t))
+            .map(|i| i as u32)
+    };
     // Special tokens: tokenizer_config.json names them, config.json has ids.
     let tc = |k: &str| content(tokenizer_config.and_then(|c| c.get(k)));
     for (typ, key) in [
@@ -278,8 +303,9 @@ pub fn metadata(
         }
     }
     // add_bos / add_eos from the post-processor template, as SpecialVocab does.
+    let mut post_processor = false;
     if let Some(single) = tokenizer
-        .get("post_processor")
+        .and_then(|t| t.get("post_processor"))
         .and_then(|p| {
             if p.get("type").and_then(Json::as_str) == Some("TemplateProcessing") {
                 p.get("single")
@@ -311,6 +337,18 @@ pub fn metadata(
             "tokenizer.ggml.add_eos_token".into(),
             Value::Bool(last.is_some() && last == eos),
         ));
+        post_processor = true;
+    }
+    if !post_processor {
+        // No tokenizer.json template: tokenizer_config.json's flags.
+        for (k, key) in [("bos", "add_bos_token"), ("eos", "add_eos_token")] {
+            if let Some(b) = tokenizer_config
+                .and_then(|c| c.get(key))
+                .and_then(Json::as_bool)
+            {
+                out.push((format!("tokenizer.ggml.add_{k}_token"), Value::Bool(b)));
+            }
+        }
     }
     if let Some(t) = tokenizer_config
         .and_then(|c| c.get("chat_template"))
@@ -318,7 +356,83 @@ pub fn metadata(
     {
         out.push(("tokenizer.chat_template".into(), Value::Str(t.into())));
     }
-    Ok((out, how))
+}
+
+/// The `tokenizer.*` metadata for a SentencePiece model (`tokenizer.model`
+/// bytes), as llama.cpp's converter builds its `llama` vocabulary: pieces
+/// with scores and types (user-defined pieces count as normal, as there),
+/// added tokens from tokenizer_config.json's `added_tokens_decoder`, padding
+/// to `vocab_size` with `[PADi]`, then the special tokens.
+pub fn metadata_spm(
+    model: &[u8],
+    tokenizer: Option<&Json>,
+    tokenizer_config: Option<&Json>,
+    config: &Json,
+    vocab_size: usize,
+) -> Result<Vec<(String, Value)>> {
+    let pieces = crate::spm::pieces(model)?;
+    let n = if vocab_size == 0 {
+        pieces.len()
+    } else {
+        vocab_size
+    };
+    let mut tokens: Vec<String> = (0..n).map(|i| format!("[PAD{i}]")).collect();
+    let mut scores = vec![-10000.0f32; n];
+    let mut types = vec![UNUSED; n];
+    for (i, p) in pieces.iter().enumerate().take(n) {
+        tokens[i] = p.piece.clone();
+        scores[i] = p.score;
+        types[i] = match p.kind {
+            2 => 2,
+            3 => CONTROL,
+            5 => UNUSED,
+            6 => 6,
+            _ => NORMAL,
+        };
+    }
+    if let Some(added) = tokenizer_config
+        .and_then(|c| c.get("added_tokens_decoder"))
+        .and_then(Json::as_object)
+    {
+        for (id, data) in added {
+            let (Ok(id), Some(content)) = (
+                id.parse::<usize>(),
+                data.get("content").and_then(Json::as_str),
+            ) else {
+                continue;
+            };
+            if id >= n {
+                continue;
+            }
+            let special = data.get("special").and_then(Json::as_bool).unwrap_or(false)
+                || (content.starts_with("<|") && content.ends_with("|>"))
+                || ["<pad>", "<mask>", "<2mass>", "[@BOS@]"].contains(&content);
+            if special {
+                types[id] = CONTROL;
+                tokens[id] = content.to_string();
+            } else {
+                types[id] = USER_DEFINED;
+                tokens[id] = content.replace('\u{2581}', " ");
+            }
+            scores[id] = -1000.0;
+        }
+    }
+    let raw: Vec<Option<String>> = tokens.iter().cloned().map(Some).collect();
+    let mut out: Vec<(String, Value)> = vec![
+        ("tokenizer.ggml.model".into(), Value::Str("llama".into())),
+        ("tokenizer.ggml.pre".into(), Value::Str("default".into())),
+        ("tokenizer.ggml.tokens".into(), strs(tokens)),
+        (
+            "tokenizer.ggml.scores".into(),
+            Value::Array(6, scores.into_iter().map(Value::F32).collect()),
+        ),
+        (
+            "tokenizer.ggml.token_type".into(),
+            Value::Array(5, types.into_iter().map(Value::I32).collect()),
+        ),
+    ];
+    specials(&mut out, &raw, tokenizer, tokenizer_config, config, n);
+    Ok(out)
 }
 
 /// Rebuilds Hugging Face `tokenizer.json` and `tokenizer_config.json` from

@@ -788,8 +788,28 @@ fn gguf_plan(
     let parsed = tok_text
         .as_deref()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok());
+    let spm =
+        crate::family::read_aux_bytes(model, "tokenizer.model").filter(|_| family.is_decoder());
     let tokenizer = match parsed {
         _ if !from_gguf.is_empty() => from_gguf,
+        // Like llama.cpp's converter: a SentencePiece model wins for LLaMA-style families.
+        tok if spm.is_some() => {
+            let tc: Option<serde_json::Value> =
+                crate::family::read_aux(model, "tokenizer_config.json")
+                    .and_then(|t| serde_json::from_str(&t).ok());
+            let vocab_size = config
+                .get("vocab_size")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0) as usize;
+            notes.push("tokenizer: SentencePiece vocabulary (llama) from tokenizer.model".into());
+            modelconv_gguf::vocab::metadata_spm(
+                spm.as_deref().unwrap_or_default(),
+                tok.as_ref(),
+                tc.as_ref(),
+                &config,
+                vocab_size,
+            )?
+        }
         Some(tok) => {
             let fp = tok_text.as_deref().and_then(pre_fingerprint);
             let tc: Option<serde_json::Value> =

@@ -62,14 +62,19 @@ pub struct FamilyReport {
 
 /// The text of an auxiliary file of `model`, if it exists and is small enough.
 pub fn read_aux(model: &Model, rel: &str) -> Option<String> {
+    read_aux_bytes(model, rel).and_then(|b| String::from_utf8(b).ok())
+}
+
+/// The bytes of a carried file (e.g. `tokenizer.model`), if small enough.
+pub fn read_aux_bytes(model: &Model, rel: &str) -> Option<Vec<u8>> {
     let aux = model.aux_files.iter().find(|a| a.rel_path == rel)?;
     if let Some(bytes) = &aux.generated {
-        return String::from_utf8(bytes.to_vec()).ok();
+        return Some(bytes.to_vec());
     }
     if aux.size > MAX_AUX_READ {
         return None;
     }
-    std::fs::read_to_string(&aux.source).ok()
+    std::fs::read(&aux.source).ok()
 }
 
 /// sentence-transformers settings of `model`, if it has a `modules.json`.

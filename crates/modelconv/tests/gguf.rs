@@ -639,3 +639,49 @@ fn gguf_to_hf_rebuilds_the_tokenizer() {
         );
     }
 }
+
+/// A LLaMA with a SentencePiece tokenizer.model (BPE with byte fallback and
+/// a user-defined piece, like LLaMA-2's): the GGUF vocabulary equals what
+/// llama.cpp's own convert_hf_to_gguf.py writes for the same directory
+/// (tests/data/families/spm/make_spm_fixture.py) — tokens, scores, types,
+/// BOS/EOS ids, add_bos/add_eos.
+#[test]
+fn sentencepiece_vocab_equals_llama_cpp_converter() {
+    let spm = fam("spm");
+    let want: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(spm.join("llama_cpp_vocab.json")).unwrap()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("llama-spm");
+    std::fs::create_dir(&dir).unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(fam("llama").join(f), dir.join(f)).unwrap();
+    }
+    for f in ["tokenizer.model", "tokenizer_config.json"] {
+        std::fs::copy(spm.join(f), dir.join(f)).unwrap();
+    }
+    let out = tmp.path().join("spm.gguf");
+    convert(&dir, &out, &gguf_opts("f16"));
+    let g = modelconv_gguf::read(&out).unwrap();
+    let as_json = |k: &str| g.get(k).map(modelconv_gguf::convert::json_value);
+    for (k, v) in want.as_object().unwrap() {
+        let got = as_json(k).unwrap_or_else(|| panic!("{k} missing"));
+        if k == "tokenizer.ggml.scores" {
+            let (a, b) = (got.as_array().unwrap(), v.as_array().unwrap());
+            assert_eq!(a.len(), b.len());
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                assert_eq!(
+                    x.as_f64().unwrap() as f32,
+                    y.as_f64().unwrap() as f32,
+                    "score {i}"
+                );
+            }
+        } else {
+            assert_eq!(&got, v, "{k}");
+        }
+    }
+    // modelconv also names the unknown token (SentencePiece's id 0).
+    assert_eq!(
+        as_json("tokenizer.ggml.unknown_token_id"),
+        Some(serde_json::json!(0))
+    );
+}
