@@ -101,3 +101,41 @@ def test_modelconv_reads_gguf_py_files(run_modelconv, tmp_path):
     np.testing.assert_array_equal(got["b"], b)
     # Q8_0 dequantized exactly as gguf-py does.
     np.testing.assert_array_equal(got["c"], dequantize(q, GGMLQuantizationType.Q8_0).reshape(c.shape))
+
+
+@pytest.fixture(scope="module")
+def llama8(repo_root, run_modelconv, tmp_path_factory):
+    """The 8-layer fake LLaMA of the preset tests (hidden 256, ffn 672), F32."""
+    d = tmp_path_factory.mktemp("llama8")
+    run_modelconv("fake", repo_root / "tests/data/quant/llama8", d / "m", "--seed", "7", "--quiet")
+    run_modelconv("convert", d / "m", d / "f32.gguf", "--quant", "F32", "--quiet")
+    return d
+
+
+@pytest.mark.parametrize("preset", ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_S", "Q6_K"])
+def test_gguf_py_reads_every_preset(run_modelconv, llama8, preset):
+    """GGUFReader reads each preset with the metadata of the F32 file (plus
+    file type); legacy-quant tensors equal gguf-py's own quantization of
+    the F32 values byte for byte; every tensor dequantizes with gguf-py to
+    within a bound of the F32 values (k-quants: gguf-py has no quantizer;
+    their bytes are checked against llama-quantize in the Rust tests)."""
+    out = llama8 / f"{preset}.gguf"
+    run_modelconv("convert", llama8 / "m", out, "--quant", preset.lower(), "--quiet")
+    r, r32 = GGUFReader(out), GGUFReader(llama8 / "f32.gguf")
+    skip = {"general.file_type", "general.quantization_version"}
+    keys = [k for k in r32.fields if not k.startswith("GGUF.") and k not in skip]
+    for k in keys:
+        assert field(r, k) == field(r32, k), k
+    assert field(r, "general.quantization_version") == 2
+    ref = {t.name: np.asarray(t.data) for t in r32.tensors}
+    types = set()
+    for t in r.tensors:
+        types.add(t.tensor_type.name)
+        x = ref[t.name].astype(np.float32)
+        if t.tensor_type in (GGMLQuantizationType.Q4_0, GGMLQuantizationType.Q4_1, GGMLQuantizationType.Q5_0,
+                             GGMLQuantizationType.Q5_1, GGMLQuantizationType.Q8_0):
+            assert np.asarray(t.data).tobytes() == quantize(x, t.tensor_type).tobytes(), t.name
+        back = dequantize(np.asarray(t.data), t.tensor_type).reshape(x.shape)
+        rel = np.sqrt(((back - x) ** 2).mean()) / np.sqrt((x ** 2).mean())
+        assert rel < 0.35, (t.name, t.tensor_type.name, rel)  # Q2_K on Gaussian weights is about 0.3
+    assert len(types) >= 2, types
