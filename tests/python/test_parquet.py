@@ -76,8 +76,10 @@ def read_tensor_pyarrow(path, name):
                     "torch.uint16": np.uint16, "torch.uint32": np.uint32, "torch.uint64": np.uint64,
                     "torch.float8_e4m3fn": np.uint8, "torch.float8_e5m2": np.uint8}[dtype]
         arr = np.frombuffer(raw, dtype=np_dtype)
+    elif col == "data_f16":
+        arr = chunks.flatten().to_numpy().view(np.float16)  # uint16 bit patterns
     elif col == "data_bf16":
-        arr = np.frombuffer(b"".join(chunks.flatten().to_numpy(zero_copy_only=False).tolist()), dtype=np.uint16)
+        arr = chunks.flatten().to_numpy()  # uint16 bit patterns of the bfloat16 values
     else:
         arr = chunks.flatten().to_numpy()
     assert isinstance(col_type, pa.ListType)

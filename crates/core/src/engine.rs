@@ -214,6 +214,9 @@ pub struct OutFile {
     /// The first I/O error a write returned: the engine reports it with the
     /// file's path, whatever error type the format's writer wrapped it in.
     error: Option<std::io::Error>,
+    /// SHA-256 of every byte written (streamed files are written front to
+    /// back), so the report's checksum needs no second read.
+    sha256: Sha256,
 }
 
 impl OutFile {
@@ -236,9 +239,10 @@ impl Write for OutFile {
                 return Err(self.remember(e));
             }
         }
-        self.file
-            .write(buf.get(..ok).unwrap_or(buf))
-            .map_err(|e| self.remember(e))
+        let part = buf.get(..ok).unwrap_or(buf);
+        let n = self.file.write(part).map_err(|e| self.remember(e))?;
+        self.sha256.update(part.get(..n).unwrap_or(part));
+        Ok(n)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -852,8 +856,11 @@ fn run_locked(
             faults,
             &mut report,
         )
-        .and_then(|()| {
-            let sha256 = sha256_file(&partial)?;
+        .and_then(|hashed| {
+            let sha256 = match hashed {
+                Some(h) => h,
+                None => sha256_file(&partial)?,
+            };
             let size = fs::metadata(&partial).at(&partial)?.len();
             // An input truncated or rewritten meanwhile: do not publish.
             if let FileContent::Laid { tensors, .. } = &file.content {
@@ -937,12 +944,13 @@ fn write_one(
     reporter: &dyn Reporter,
     faults: &Arc<Faults>,
     report: &mut WriteReport,
-) -> Result<()> {
+) -> Result<Option<String>> {
     match &file.content {
         FileContent::Bytes(bytes) => {
             let f = File::create(partial).at(partial)?;
             write_at(&f, bytes, 0, faults, partial)?;
-            sync_file(&f, faults, partial)
+            sync_file(&f, faults, partial)?;
+            Ok(None)
         }
         FileContent::Streamed(w) => {
             let file = File::create(partial).at(partial)?;
@@ -950,6 +958,7 @@ fn write_one(
                 file,
                 faults: Arc::clone(faults),
                 error: None,
+                sha256: Sha256::new(),
             };
             let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
             let stats = match w.write(&mut out, reporter) {
@@ -968,14 +977,17 @@ fn write_one(
                 Error::io(partial, out.get_mut().error.take().unwrap_or(e))
             })?;
             report.overflows.extend(stats.overflows);
-            sync_file(&out.file, faults, partial)
+            sync_file(&out.file, faults, partial)?;
+            // Written front to back: the hash of what went through is the file's.
+            Ok(Some(crate::checksum::hex(&out.sha256.finalize())))
         }
         FileContent::CopyOf(src) => {
             let copied = fs::copy(src, partial).at(src)?;
             if let (_, Some(e)) = faults.write(usize::try_from(copied).unwrap_or(usize::MAX)) {
                 return Err(Error::io(partial, e));
             }
-            sync_file(&File::open(partial).at(partial)?, faults, partial)
+            sync_file(&File::open(partial).at(partial)?, faults, partial)?;
+            Ok(None)
         }
         FileContent::Laid {
             prefix,
@@ -1135,7 +1147,8 @@ fn write_one(
                     write_at(&f, &value, at, faults, partial)?;
                 }
             }
-            sync_file(&f, faults, partial)
+            sync_file(&f, faults, partial)?;
+            Ok(None)
         }
     }
 }

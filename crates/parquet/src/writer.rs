@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use arrow_array::builder::{Int32Builder, Int64Builder, ListBuilder, StringBuilder};
 use arrow_array::{
-    ArrayRef, BinaryArray, FixedSizeBinaryArray, Float16Array, Float32Array, Float64Array,
-    Int32Array, Int64Array, ListArray, RecordBatch, StringArray,
+    ArrayRef, BinaryArray, Float32Array, Float64Array, Int32Array, Int64Array, ListArray,
+    RecordBatch, StringArray, UInt16Array,
 };
 use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer};
 use modelconv_core::engine::{OutTensor, StreamOut, StreamStats, StreamWriter};
@@ -108,6 +108,9 @@ pub struct ParquetOptions {
     /// Elements per row (chunked schema).
     pub chunk_elements: usize,
     /// Row group size in bytes of values (before encoding), chunked schema.
+    /// Default 1 MiB: arrow-rs builds repetition/definition levels and
+    /// casts per row group, so small groups keep the writer near 64 MB of
+    /// RSS; a chunk row larger than that is a row group of its own.
     pub row_group_bytes: usize,
 }
 
@@ -117,7 +120,7 @@ impl Default for ParquetOptions {
             schema: None,
             codec: Codec::Zstd(3),
             chunk_elements: crate::schema::DEFAULT_CHUNK_ELEMENTS,
-            row_group_bytes: 8 << 20,
+            row_group_bytes: 1 << 20,
         }
     }
 }
@@ -314,15 +317,13 @@ fn list_array(dtype: DType, values: Vec<u8>, lens: &[Option<usize>]) -> Result<A
                 .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
                 .collect::<Vec<_>>(),
         )),
-        DType::F16 => Arc::new(Float16Array::from(
+        // F16 and BF16: the bit patterns (see `schema::element_type`).
+        _ => Arc::new(UInt16Array::from(
             values
                 .chunks_exact(2)
-                .map(|b| half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])))
+                .map(|b| u16::from_le_bytes([b[0], b[1]]))
                 .collect::<Vec<_>>(),
         )),
-        _ => Arc::new(
-            FixedSizeBinaryArray::try_new(2, Buffer::from_vec(values), None).map_err(pq_err)?,
-        ),
     };
     let offsets = OffsetBuffer::<i32>::from_lengths(lens.iter().map(|l| l.unwrap_or(0)));
     let nulls = NullBuffer::from(lens.iter().map(Option::is_some).collect::<Vec<_>>());
@@ -401,6 +402,9 @@ impl StreamWriter for ParquetFile {
 }
 
 impl ParquetFile {
+    /// The chunked schema, as a two-stage pipeline: a producer thread reads,
+    /// casts and hashes chunks and builds record batches; this thread
+    /// encodes and compresses them. A channel of two batches bounds memory.
     fn write_chunked(
         &self,
         writer: &mut ArrowWriter<&mut StreamOut>,
@@ -409,7 +413,51 @@ impl ParquetFile {
         stats: &mut StreamStats,
         reporter: &dyn Reporter,
     ) -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<RecordBatch>(2);
+        std::thread::scope(|scope| {
+            let producer = scope.spawn(move || self.produce_chunked(schema, tx, reporter));
+            let mut write_result = Ok(());
+            for batch in rx.iter() {
+                write_result = writer
+                    .write(&batch)
+                    .and_then(|()| writer.flush())
+                    .map_err(pq_err);
+                if write_result.is_err() {
+                    break; // dropping `rx` stops the producer
+                }
+            }
+            drop(rx);
+            let produced = producer
+                .join()
+                .map_err(|_| Error::Internal("parquet producer thread panicked".into()))?;
+            // A write error is the cause when both failed (the producer
+            // only sees the closed channel).
+            write_result?;
+            let (tensors, rows, overflows) = produced?;
+            summary.tensors.extend(tensors);
+            summary.rows += rows;
+            stats.overflows.extend(overflows);
+            Ok(())
+        })
+    }
+
+    /// The producer of [`Self::write_chunked`]: every tensor's chunks as
+    /// rows, one record batch per `row_group_bytes` of values.
+    #[allow(clippy::type_complexity)]
+    fn produce_chunked(
+        &self,
+        schema: &arrow_schema::SchemaRef,
+        tx: std::sync::mpsc::SyncSender<RecordBatch>,
+        reporter: &dyn Reporter,
+    ) -> Result<(Vec<TensorRecord>, u64, Vec<(String, u64)>)> {
         let mut rows = ChunkRows::default();
+        let mut records = Vec::with_capacity(self.tensors.len());
+        let mut overflows = Vec::new();
+        let mut n_rows = 0u64;
+        let send = |b: RecordBatch| {
+            tx.send(b)
+                .map_err(|_| Error::Internal("parquet writer stopped".into()))
+        };
         for t in &self.tensors {
             let esz = t.info.dtype.size();
             let nbytes = t.info.nbytes();
@@ -433,24 +481,23 @@ impl ParquetFile {
                     range.start / t.ratio().0 * t.ratio().1..range.end / t.ratio().0 * t.ratio().1,
                 );
                 reporter.advance(data.len() as u64, u64::from(c + 1 == num_chunks));
-                summary.rows += 1;
+                n_rows += 1;
                 // One row group per batch of about `row_group_bytes` of
                 // values: bounded memory when writing, and readers decode
                 // (and cache) small groups.
                 if rows.bytes >= self.options.row_group_bytes {
-                    writer.write(&rows.take_batch(schema)?).map_err(pq_err)?;
-                    writer.flush().map_err(pq_err)?;
+                    send(rows.take_batch(schema)?)?;
                 }
             }
             if overflowed > 0 {
-                stats.overflows.push((t.info.name.clone(), overflowed));
+                overflows.push((t.info.name.clone(), overflowed));
             }
-            summary.tensors.push(record(t, hasher, None));
+            records.push(record(t, hasher, None));
         }
         if !rows.is_empty() {
-            writer.write(&rows.take_batch(schema)?).map_err(pq_err)?;
+            send(rows.take_batch(schema)?)?;
         }
-        Ok(())
+        Ok((records, n_rows, overflows))
     }
 
     fn write_whole(
