@@ -37,6 +37,17 @@ fn every_hostile_file_is_refused_safely() {
         serde_json::from_slice(&std::fs::read(corpus().join("cases.json")).unwrap()).unwrap();
     let cases = cases["cases"].as_array().unwrap();
     assert!(cases.len() >= 60, "corpus too small: {}", cases.len());
+    // Every corpus file has a case: nothing is added untested.
+    let listed: std::collections::BTreeSet<&str> =
+        cases.iter().filter_map(|c| c["file"].as_str()).collect();
+    let missing: Vec<String> = std::fs::read_dir(corpus())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            !n.ends_with(".json") && !n.ends_with(".py") && !n.ends_with(".md") && !listed.contains(n.as_str())
+        })
+        .collect();
+    assert!(missing.is_empty(), "corpus files without a case: {missing:?}");
     let tmp = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
     for (i, case) in cases.iter().enumerate() {
