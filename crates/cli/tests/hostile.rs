@@ -44,10 +44,16 @@ fn every_hostile_file_is_refused_safely() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| {
-            !n.ends_with(".json") && !n.ends_with(".py") && !n.ends_with(".md") && !listed.contains(n.as_str())
+            !n.ends_with(".json")
+                && !n.ends_with(".py")
+                && !n.ends_with(".md")
+                && !listed.contains(n.as_str())
         })
         .collect();
-    assert!(missing.is_empty(), "corpus files without a case: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "corpus files without a case: {missing:?}"
+    );
     let tmp = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
     for (i, case) in cases.iter().enumerate() {

@@ -1,3 +1,5 @@
+// Parser code: no indexing or slicing that can panic on hostile input (issue #8).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 //! Hugging Face model directories (`save_pretrained` layout).
 //!
 //! Reading: weights from `model.safetensors` or a sharded checkpoint

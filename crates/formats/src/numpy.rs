@@ -1,3 +1,5 @@
+// Parser code: no indexing or slicing that can panic on hostile input (issue #8).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 //! NumPy `.npy` and `.npz`.
 //!
 //! `.npy`: `\x93NUMPY`, version, header length, a Python-literal dict
@@ -111,7 +113,7 @@ enum LitValue {
 
 impl Lit<'_> {
     fn ws(&mut self) {
-        while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
+        while self.s.get(self.i).is_some_and(u8::is_ascii_whitespace) {
             self.i += 1;
         }
     }
@@ -135,7 +137,7 @@ impl Lit<'_> {
         let start = self.i + 1;
         let end = start + self.s.get(start..)?.iter().position(|&c| c == q)?;
         self.i = end + 1;
-        String::from_utf8(self.s[start..end].to_vec()).ok()
+        String::from_utf8(self.s.get(start..end)?.to_vec()).ok()
     }
 
     fn value(&mut self) -> Option<LitValue> {
@@ -157,10 +159,10 @@ impl Lit<'_> {
                 }
                 self.ws();
                 let start = self.i;
-                while self.i < self.s.len() && self.s[self.i].is_ascii_digit() {
+                while self.s.get(self.i).is_some_and(u8::is_ascii_digit) {
                     self.i += 1;
                 }
-                let n: u64 = std::str::from_utf8(&self.s[start..self.i])
+                let n: u64 = std::str::from_utf8(self.s.get(start..self.i)?)
                     .ok()?
                     .parse()
                     .ok()?;
@@ -213,16 +215,16 @@ pub fn parse_header(path: &Path, b: &[u8]) -> Result<NpyHeader> {
         .ok_or_else(|| bad(InvalidKind::Truncated, "no version".into()))?;
     let (hlen, start) = match major {
         1 => {
-            let h = b
-                .get(8..10)
-                .ok_or_else(|| bad(InvalidKind::Truncated, "no header length".into()))?;
-            (usize::from(u16::from_le_bytes([h[0], h[1]])), 10)
+            let Some(&[h0, h1]) = b.get(8..10) else {
+                return Err(bad(InvalidKind::Truncated, "no header length".into()));
+            };
+            (usize::from(u16::from_le_bytes([h0, h1])), 10)
         }
         2 | 3 => {
-            let h = b
-                .get(8..12)
-                .ok_or_else(|| bad(InvalidKind::Truncated, "no header length".into()))?;
-            let n = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+            let Some(&[h0, h1, h2, h3]) = b.get(8..12) else {
+                return Err(bad(InvalidKind::Truncated, "no header length".into()));
+            };
+            let n = u32::from_le_bytes([h0, h1, h2, h3]);
             (usize::try_from(n).unwrap_or(usize::MAX), 12)
         }
         v => {
@@ -323,8 +325,10 @@ fn tensor_from(path: &Path, name: &str, h: &NpyHeader, storage: StorageData) -> 
         (0..n).rev().collect()
     };
     for d in order {
-        stride[d] = acc;
-        acc = acc.saturating_mul(h.shape[d]);
+        if let (Some(s), Some(&dim)) = (stride.get_mut(d), h.shape.get(d)) {
+            *s = acc;
+            acc = acc.saturating_mul(dim);
+        }
     }
     let source = StridedSource::new(storage, h.dtype, 0, &h.shape, &stride)
         .map_err(|d| Error::invalid(path, InvalidKind::OffsetOutOfBounds, d).with_tensor(name))?;

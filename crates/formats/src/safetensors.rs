@@ -1,3 +1,5 @@
+// Parser code: no indexing or slicing that can panic on hostile input (issue #8).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 //! safetensors: single files.
 //!
 //! Layout: `u64` little-endian header length `N`, `N` bytes of JSON, then
@@ -108,7 +110,13 @@ pub fn read_file(path: &Path) -> Result<SafetensorsFile> {
         )
         .at_offset(0));
     }
-    let header = &bytes[8..data_start as usize];
+    let header = bytes.get(8..data_start as usize).ok_or_else(|| {
+        invalid(
+            InvalidKind::Truncated,
+            "header past the end of the file".to_string(),
+        )
+        .at_offset(8)
+    })?;
     let text = std::str::from_utf8(header).map_err(|e| {
         invalid(InvalidKind::HeaderNotUtf8, e.to_string()).at_offset(8 + e.valid_up_to() as u64)
     })?;
@@ -350,7 +358,7 @@ fn json<T: serde::Serialize + ?Sized>(v: &T) -> Result<String> {
 
 /// Returns true if `bytes` (the start of a file) look like safetensors.
 pub fn sniff(bytes: &[u8]) -> bool {
-    bytes.len() >= 9 && bytes[8] == b'{'
+    bytes.get(8) == Some(&b'{')
 }
 
 #[cfg(test)]

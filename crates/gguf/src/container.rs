@@ -1,3 +1,5 @@
+// Parser code: no indexing or slicing that can panic on hostile input (issue #8).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 //! Reading the GGUF container (v2, v3; little-endian).
 //!
 //! Hand-written: no crate validates GGUF the way a file from a stranger
@@ -190,6 +192,14 @@ impl TensorEntry {
     }
 }
 
+/// The first `N` bytes of `b` as an array (zero-padded; callers pass
+/// `chunks_exact(N)` pieces, so nothing is ever padded).
+fn le<const N: usize>(b: &[u8]) -> [u8; N] {
+    let mut a = [0u8; N];
+    a.iter_mut().zip(b).for_each(|(d, s)| *d = *s);
+    a
+}
+
 /// A parsed GGUF file, its data memory-mapped.
 #[derive(Debug, Clone)]
 pub struct GgufFile {
@@ -259,23 +269,19 @@ impl GgufFile {
             "I8" => Ok(data.iter().map(|&b| f32::from(b as i8)).collect()),
             "I16" => Ok(data
                 .chunks_exact(2)
-                .map(|c| f32::from(i16::from_le_bytes([c[0], c[1]])))
+                .map(|c| f32::from(i16::from_le_bytes(le(c))))
                 .collect()),
             "I32" => Ok(data
                 .chunks_exact(4)
-                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32)
+                .map(|c| i32::from_le_bytes(le(c)) as f32)
                 .collect()),
             "I64" => Ok(data
                 .chunks_exact(8)
-                .map(|c| {
-                    i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32
-                })
+                .map(|c| i64::from_le_bytes(le(c)) as f32)
                 .collect()),
             "F64" => Ok(data
                 .chunks_exact(8)
-                .map(|c| {
-                    f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32
-                })
+                .map(|c| f64::from_le_bytes(le(c)) as f32)
                 .collect()),
             _ => crate::quant::dequantize_par(t.ggml_type, data).map_err(|e| match e {
                 crate::quant::QuantError::Unsupported { .. } => Error::Unsupported {

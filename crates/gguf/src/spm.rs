@@ -1,3 +1,5 @@
+// Parser code: no indexing or slicing that can panic on hostile input (issue #8).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 //! Reads a SentencePiece model (`tokenizer.model`, a `ModelProto`
 //! protobuf) far enough to build llama.cpp's `llama` vocabulary: every
 //! piece with its score and type.

@@ -1,3 +1,5 @@
+// Parser code: no indexing or slicing that can panic on hostile input (issue #8).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 //! Reading Parquet weight files of any of the three schemas.
 //!
 //! Opening reads the footer and the small metadata columns only (names,
@@ -104,7 +106,8 @@ impl Shared {
             .partition_point(|&s| s <= row)
             .saturating_sub(1);
         let rows = self.group(g, column, esz)?;
-        let i = usize::try_from(row - self.group_starts[g]).unwrap_or(usize::MAX);
+        let start = self.group_starts.get(g).copied().unwrap_or(0);
+        let i = usize::try_from(row.saturating_sub(start)).unwrap_or(usize::MAX);
         rows.get(i).cloned().ok_or_else(|| {
             bad(
                 &self.path,
@@ -134,7 +137,7 @@ impl Shared {
         let mut gi = 0usize;
         for &r in rows {
             while let Some(&g) = groups.get(gi) {
-                let start = self.group_starts[g];
+                let start = self.group_starts.get(g).copied().unwrap_or(0);
                 let end = self.group_starts.get(g + 1).copied().unwrap_or(u64::MAX);
                 if r < end {
                     let rel = base + (r - start);
@@ -237,9 +240,15 @@ impl TensorSource for ChunkedSource {
             bytes.extend_from_slice(&row);
         }
         let base = first * self.chunk_bytes;
-        Ok(Cow::Owned(
-            bytes[range.start - base..range.end - base].to_vec(),
-        ))
+        range
+            .start
+            .checked_sub(base)
+            .zip(range.end.checked_sub(base))
+            .and_then(|(a, b)| bytes.get(a..b))
+            .map(|s| Cow::Owned(s.to_vec()))
+            .ok_or_else(|| {
+                Error::Internal(format!("parquet read {range:?} outside the decoded rows"))
+            })
     }
 
     fn identity(&self) -> String {

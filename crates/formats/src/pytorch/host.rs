@@ -1,3 +1,5 @@
+// Parser code: no indexing or slicing that can panic on hostile input (issue #8).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 //! What torch's pickles mean: the allow-list of globals and the calls it
 //! permits (tensor and parameter rebuilds, storages, dtypes, ordered dicts,
 //! TorchScript and `torch.nn` module objects as plain data).
@@ -464,13 +466,23 @@ impl Host for TorchHost {
         } else {
             5
         };
-        if items.len() != expected || items[0].as_str() != Some("storage") {
-            return Err(PickleError::malformed(format!(
-                "persistent id is not a {expected}-tuple ('storage', class, key, location, numel{})",
-                if expected == 6 { ", view" } else { "" }
-            )));
-        }
-        let dtype = match &items[1] {
+        let (class, key, numel, view) = match items.as_slice() {
+            [tag, class, key, _location, numel] if expected == 5 && tag.as_str() == Some("storage") => {
+                (class, key, numel, None)
+            }
+            [tag, class, key, _location, numel, view]
+                if expected == 6 && tag.as_str() == Some("storage") =>
+            {
+                (class, key, numel, Some(view))
+            }
+            _ => {
+                return Err(PickleError::malformed(format!(
+                    "persistent id is not a {expected}-tuple ('storage', class, key, location, numel{})",
+                    if expected == 6 { ", view" } else { "" }
+                )))
+            }
+        };
+        let dtype = match class {
             Value::Global(g) => match storage_dtype(&g.1) {
                 Some(Some(d)) => d,
                 Some(None) => {
@@ -492,13 +504,13 @@ impl Host for TorchHost {
                 ))
             }
         };
-        let key = match &items[2] {
+        let key = match key {
             Value::Str(s) => s.to_string(),
             Value::Int(i) => i.to_string(),
             _ => return Err(PickleError::malformed("storage key is not a string")),
         };
-        let numel = nonneg(&items[4], "storage size")?;
-        if expected == 6 && items[5] != Value::None {
+        let numel = nonneg(numel, "storage size")?;
+        if view.is_some_and(|v| *v != Value::None) {
             return Err(PickleError::new(
                 PickleErrorKind::Unsupported,
                 "legacy storage views",
@@ -506,7 +518,11 @@ impl Host for TorchHost {
         }
         let idx = match self.storages.iter().position(|s| s.key == key) {
             Some(i) => {
-                if self.storages[i].dtype != dtype || self.storages[i].numel != numel {
+                if self
+                    .storages
+                    .get(i)
+                    .is_some_and(|s| s.dtype != dtype || s.numel != numel)
+                {
                     return Err(PickleError::malformed(format!(
                         "storage '{key}' is declared twice with different types or sizes"
                     )));

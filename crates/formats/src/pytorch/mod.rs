@@ -1,3 +1,5 @@
+// Parser code: no indexing or slicing that can panic on hostile input (issue #8).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 //! PyTorch checkpoints: zip (`torch.save`, torch ≥ 1.6), legacy (pre-1.6
 //! concatenated pickles) and TorchScript archives — read without executing
 //! anything.
@@ -108,11 +110,7 @@ fn pickle_error(path: &Path, what: &str, e: PickleError) -> Error {
 
 /// True if `head` starts like a legacy torch file (a pickled magic number).
 pub fn sniff_legacy(head: &[u8]) -> bool {
-    head.len() >= 14
-        && head[0] == 0x80
-        && head[2] == 0x8a
-        && head[3] == 0x0a
-        && head[4..14] == LEGACY_MAGIC
+    matches!(head, [0x80, _, 0x8a, 0x0a, rest @ ..] if rest.get(..10) == Some(&LEGACY_MAGIC[..]))
 }
 
 /// Reads a torch file (zip, legacy or TorchScript). With `permissive`,
@@ -123,7 +121,7 @@ pub fn read_file(path: &Path, permissive: bool) -> Result<TorchFile> {
     let bytes = file.bytes();
     if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
         read_zip(path, &file, permissive)
-    } else if bytes.len() > 262 && &bytes[257..262] == b"ustar" {
+    } else if bytes.get(257..262) == Some(b"ustar") {
         read_tar(path, &file, permissive)
     } else {
         // Legacy files start with a protocol-2 pickle; protocol 0/1 pickles
@@ -216,7 +214,9 @@ fn read_zip(path: &Path, file: &Arc<MmapFile>, permissive: bool) -> Result<Torch
     }
 
     let pickle_bytes = {
-        let m = &members[&data_pkl];
+        let m = members
+            .get(&data_pkl)
+            .ok_or_else(|| Error::Internal(format!("zip member {data_pkl} vanished")))?;
         read_member(path, &mut zip, m, MAX_PICKLE_BYTES)?
     };
     let mut host = TorchHost::new(PidStyle::Zip, torchscript);
@@ -438,7 +438,10 @@ fn read_legacy(path: &Path, file: &Arc<MmapFile>, permissive: bool) -> Result<To
                     format!("storage '{key}' is listed but never used"),
                 )
             })?;
-        let s = &host.storages[idx];
+        let s = host
+            .storages
+            .get(idx)
+            .ok_or_else(|| Error::Internal(format!("storage index {idx} out of range")))?;
         if count != s.numel {
             return Err(Error::invalid(
                 path,
@@ -471,7 +474,9 @@ fn read_legacy(path: &Path, file: &Arc<MmapFile>, permissive: bool) -> Result<To
                 )
                 .at_offset(pos as u64)
             })?;
-        data[idx] = Some(StorageData::Mapped(Arc::clone(file), pos..end));
+        if let Some(slot) = data.get_mut(idx) {
+            *slot = Some(StorageData::Mapped(Arc::clone(file), pos..end));
+        }
         pos = end;
     }
     let storages: Vec<StorageData> = data
@@ -506,9 +511,13 @@ fn tar_members(path: &Path, bytes: &[u8]) -> Result<BTreeMap<String, std::ops::R
         if header.iter().all(|&b| b == 0) {
             break;
         }
-        let name_end = header[..100].iter().position(|&b| b == 0).unwrap_or(100);
-        let name = String::from_utf8_lossy(&header[..name_end]).into_owned();
-        let size_field = String::from_utf8_lossy(&header[124..136]);
+        // `header` is 512 bytes: the fixed fields below are inside it.
+        let field = |r: std::ops::Range<usize>| header.get(r).unwrap_or_default();
+        let name_field = field(0..100);
+        let name_end = name_field.iter().position(|&b| b == 0).unwrap_or(100);
+        let name =
+            String::from_utf8_lossy(name_field.get(..name_end).unwrap_or_default()).into_owned();
+        let size_field = String::from_utf8_lossy(field(124..136));
         let size = u64::from_str_radix(size_field.trim_matches(|c: char| c == '\0' || c == ' '), 8)
             .ok()
             .and_then(|s| usize::try_from(s).ok())
@@ -533,7 +542,7 @@ fn tar_members(path: &Path, bytes: &[u8]) -> Result<BTreeMap<String, std::ops::R
                 .at_offset(pos as u64)
             })?;
         // Regular files only ('0' or NUL); PAX/GNU extension headers are skipped.
-        if matches!(header[156], b'0' | 0) {
+        if matches!(header.get(156), Some(b'0' | 0)) {
             if name.contains("..") || name.starts_with('/') {
                 return Err(Error::invalid(
                     path,
@@ -671,29 +680,36 @@ fn read_tar(path: &Path, file: &Arc<MmapFile>, permissive: bool) -> Result<Torch
             .iter()
             .position(|k| *k == key_name(root))
             .ok_or_else(|| malformed("storage view of an unknown storage"))?;
-        let dtype = host.storages[root_idx].dtype;
+        let dtype = host
+            .storages
+            .get(root_idx)
+            .map(|s| s.dtype)
+            .ok_or_else(|| malformed("storage view of an unknown storage"))?;
         let (off, n) = (offset.as_int().unwrap_or(-1), numel.as_int().unwrap_or(-1));
         let (Ok(off), Ok(n)) = (usize::try_from(off), usize::try_from(n)) else {
             return Err(malformed("storage view with a negative offset or size"));
         };
-        let StorageData::Mapped(f, r) = &storages[root_idx] else {
+        let Some(StorageData::Mapped(f, r)) = storages.get(root_idx) else {
             continue;
         };
-        let start = r.start + off * dtype.size();
-        let stop = start + n * dtype.size();
-        if stop > r.end {
+        let bytes_at = |k: usize| k.checked_mul(dtype.size());
+        let range = bytes_at(off)
+            .and_then(|o| r.start.checked_add(o))
+            .and_then(|s| Some(s..s.checked_add(bytes_at(n)?)?));
+        let Some(std::ops::Range { start, end: stop }) = range.filter(|x| x.end <= r.end) else {
             return Err(Error::invalid(
                 path,
                 InvalidKind::OffsetOutOfBounds,
                 "storage view outside its storage",
             ));
-        }
+        };
+        let f = Arc::clone(f);
         host.storages.push(host::StorageRef {
             key: key_name(target),
             dtype,
             numel: n as u64,
         });
-        storages.push(StorageData::Mapped(Arc::clone(f), start..stop));
+        storages.push(StorageData::Mapped(f, start..stop));
         keys.push(key_name(target));
     }
 
@@ -739,14 +755,21 @@ fn read_tar(path: &Path, file: &Arc<MmapFile>, permissive: bool) -> Result<Torch
             );
         }
         let n = ndim as usize;
+        let (shape, rest) = dims.split_at(n);
+        let (stride, offset) = rest.split_at(n);
+        let dtype = host
+            .storages
+            .get(storage)
+            .map(|s| s.dtype)
+            .ok_or_else(|| malformed("tensor of an unknown storage"))?;
         host.tar_tensors.insert(
             key_name(key),
             TensorRef {
                 storage,
-                dtype: host.storages[storage].dtype,
-                offset: dims[2 * n],
-                shape: dims[..n].to_vec(),
-                stride: dims[n..2 * n].to_vec(),
+                dtype,
+                offset: offset.first().copied().unwrap_or(0),
+                shape: shape.to_vec(),
+                stride: stride.to_vec(),
             },
         );
     }

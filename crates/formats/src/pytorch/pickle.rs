@@ -1,3 +1,5 @@
+// Parser code: no indexing or slicing that can panic on hostile input (issue #8).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 //! A pickle interpreter that never executes anything.
 //!
 //! Hand-written because no crate does this well (`serde-pickle` lacks
@@ -414,30 +416,37 @@ impl<'a> Reader<'a> {
                     self.data.len() - self.pos
                 ))
             })?;
-        let s = &self.data[self.pos..end];
+        let s = self
+            .data
+            .get(self.pos..end)
+            .ok_or_else(|| PickleError::malformed("read past the end"))?;
         self.pos = end;
         Ok(s)
     }
 
+    /// The next `N` bytes as an array.
+    fn array<const N: usize>(&mut self) -> PResult<[u8; N]> {
+        let b = self.take(N)?;
+        let mut a = [0u8; N];
+        a.iter_mut().zip(b).for_each(|(d, s)| *d = *s);
+        Ok(a)
+    }
+
     fn byte(&mut self) -> PResult<u8> {
-        Ok(self.take(1)?[0])
+        let [b] = self.array::<1>()?;
+        Ok(b)
     }
 
     fn u16(&mut self) -> PResult<u16> {
-        let b = self.take(2)?;
-        Ok(u16::from_le_bytes([b[0], b[1]]))
+        Ok(u16::from_le_bytes(self.array()?))
     }
 
     fn u32(&mut self) -> PResult<u32> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        Ok(u32::from_le_bytes(self.array()?))
     }
 
     fn u64(&mut self) -> PResult<u64> {
-        let b = self.take(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(u64::from_le_bytes(a))
+        Ok(u64::from_le_bytes(self.array()?))
     }
 
     /// A length field: must fit in the remaining bytes.
@@ -448,13 +457,13 @@ impl<'a> Reader<'a> {
     }
 
     fn line(&mut self) -> PResult<&'a [u8]> {
-        let rest = &self.data[self.pos..];
+        let rest = self.data.get(self.pos..).unwrap_or_default();
         let n = rest
             .iter()
             .position(|&b| b == b'\n')
             .ok_or_else(|| PickleError::malformed("text argument without a newline"))?;
         self.pos += n + 1;
-        Ok(&rest[..n])
+        Ok(rest.get(..n).unwrap_or_default())
     }
 
     fn line_str(&mut self) -> PResult<&'a str> {
@@ -474,9 +483,9 @@ fn long_from_le(bytes: &[u8]) -> Value {
         return Value::Int(0);
     }
     if bytes.len() <= 8 {
-        let neg = bytes[bytes.len() - 1] & 0x80 != 0;
+        let neg = bytes.last().is_some_and(|b| b & 0x80 != 0);
         let mut a = if neg { [0xffu8; 8] } else { [0u8; 8] };
-        a[..bytes.len()].copy_from_slice(bytes);
+        a.iter_mut().zip(bytes).for_each(|(d, s)| *d = *s);
         return Value::Int(i64::from_le_bytes(a));
     }
     Value::BigInt(Rc::from(bytes))
@@ -506,8 +515,7 @@ fn parse_string_repr(s: &[u8]) -> PResult<Vec<u8>> {
     let _ = q;
     let mut out = Vec::with_capacity(body.len());
     let mut i = 0;
-    while i < body.len() {
-        let c = body[i];
+    while let Some(&c) = body.get(i) {
         if c != b'\\' {
             out.push(c);
             i += 1;
@@ -547,9 +555,9 @@ fn parse_string_repr(s: &[u8]) -> PResult<Vec<u8>> {
 fn parse_raw_unicode(s: &[u8]) -> PResult<Rc<str>> {
     let mut out = String::with_capacity(s.len());
     let mut i = 0;
-    while i < s.len() {
-        if s[i] == b'\\' && matches!(s.get(i + 1), Some(b'u' | b'U')) {
-            let n = if s[i + 1] == b'u' { 4 } else { 8 };
+    while let Some(&c) = s.get(i) {
+        if c == b'\\' && matches!(s.get(i + 1), Some(b'u' | b'U')) {
+            let n = if s.get(i + 1) == Some(&b'u') { 4 } else { 8 };
             let hex = s
                 .get(i + 2..i + 2 + n)
                 .ok_or_else(|| PickleError::malformed("short \\u escape"))?;
@@ -560,7 +568,7 @@ fn parse_raw_unicode(s: &[u8]) -> PResult<Rc<str>> {
             out.push(char::from_u32(cp).ok_or_else(|| PickleError::malformed("bad code point"))?);
             i += 2 + n;
         } else {
-            out.push(char::from(s[i]));
+            out.push(char::from(c));
             i += 1;
         }
     }
@@ -692,10 +700,8 @@ fn step(r: &mut Reader, host: &mut dyn Host, vm: &mut Vm) -> PResult<Option<Valu
             vm.push(v)?;
         }
         b'J' => {
-            let b = r.take(4)?;
-            vm.push(Value::Int(i64::from(i32::from_le_bytes([
-                b[0], b[1], b[2], b[3],
-            ]))))?;
+            let b = r.array::<4>()?;
+            vm.push(Value::Int(i64::from(i32::from_le_bytes(b))))?;
         }
         b'K' => {
             let b = r.byte()?;

@@ -1,3 +1,5 @@
+// Parser code: no indexing or slicing that can panic on hostile input (issue #8).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 //! Static safety scan of pickle-bearing files (`modelconv scan`).
 //!
 //! Reports what `torch.load(weights_only=False)` / `pickle.load` would
