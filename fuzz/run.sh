@@ -33,7 +33,11 @@ seed gguf $ROOT/tests/bad_data/gguf/*.gguf $ROOT/crates/gguf/tests/data/files/*.
 cargo +nightly fuzz build -O >/dev/null 2>&1 || { echo "cargo fuzz build failed"; exit 1; }
 for t in "${TARGETS[@]}"; do
   log="target/fuzz-$t.log"
-  cargo +nightly fuzz run -O "$t" "corpus/$t" -- -max_total_time="$SECONDS_PER_TARGET" \
+  extra=()
+  # The engine's per-run rayon pool: glibc's thread-local destructor records
+  # are reported as leaks at exit (not a modelconv bug, see README.md).
+  [ "$t" = safetensors_roundtrip ] && extra=(-detect_leaks=0)
+  cargo +nightly fuzz run -O "$t" "corpus/$t" -- -max_total_time="$SECONDS_PER_TARGET" "${extra[@]}" \
     -max_len=65536 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 >"$log" 2>&1
   rc=$?
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)

@@ -122,6 +122,15 @@ def numpy_cases():
           "header length beyond the file")
 
 
+def fuzz_findings():
+    """Inputs found by the fuzzers (fuzz/README.md), kept as they were found."""
+    for rel, kind, what in [
+        ("parquet/column_offset_negative.parquet", "OffsetOutOfBounds",
+         "fuzz finding: a column chunk at offset -23 (arrow-rs asserted on it)"),
+    ]:
+        CASES[rel] = {"expect": kind, "what": what}
+
+
 def parquet_cases():
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -154,5 +163,6 @@ if __name__ == "__main__":
     index_cases()
     numpy_cases()
     parquet_cases()
+    fuzz_findings()
     (ROOT / "cases.json").write_text(json.dumps(dict(sorted(CASES.items())), indent=2) + "\n")
     print(f"{len(CASES)} cases")

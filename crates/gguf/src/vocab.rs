@@ -14,8 +14,7 @@
 //! and `qwen2`; anything else is refused rather than tokenized wrongly.
 //! SentencePiece (`llama`) vocabularies come from `tokenizer.model`
 //! ([`metadata_spm`], parsed by [`crate::spm`]) as llama.cpp's converter
-//! builds them; rebuilding a `tokenizer.json` from such a GGUF is not done
-//! ([`hf_tokenizer`] says so).
+//! builds them. [`hf_tokenizer`] goes back to `tokenizer.json`.
 
 use modelconv_core::{Error, Result};
 use serde_json::Value as Json;
@@ -437,9 +436,9 @@ pub fn metadata_spm(
 
 /// Rebuilds Hugging Face `tokenizer.json` and `tokenizer_config.json` from
 /// a GGUF's `tokenizer.ggml.*` metadata (the reverse of [`metadata`]) for
-/// `gpt2` (byte-level BPE) and `bert` (WordPiece) vocabularies. `Ok(None)`
-/// when the file has no tokenizer; an error names what is not rebuilt
-/// (SentencePiece `llama` vocabularies).
+/// `gpt2` (byte-level BPE), `llama` (SentencePiece BPE, as transformers'
+/// LlamaTokenizerFast) and `bert` (WordPiece) vocabularies. `Ok(None)`
+/// when the file has no tokenizer; an error names what is not rebuilt.
 pub fn hf_tokenizer(file: &crate::container::GgufFile) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
     use serde_json::json;
     let Some(model) = file.get("tokenizer.ggml.model").and_then(Value::as_str) else {
@@ -594,9 +593,111 @@ pub fn hf_tokenizer(file: &crate::container::GgufFile) -> Result<Option<(Vec<u8>
             )?;
             serde_json::from_slice(&bytes).map_err(|e| Error::Internal(e.to_string()))?
         }
+        "llama" => {
+            // SentencePiece BPE as transformers' LlamaTokenizerFast spells
+            // it: the pieces as a byte-fallback BPE vocabulary, merges
+            // recovered from the pieces (every split of a piece into two
+            // pieces, ranked by the merged piece's score), and the legacy
+            // normaliser that turns spaces into "▁" with a leading one.
+            let scores: Vec<f32> = match file.get("tokenizer.ggml.scores") {
+                Some(Value::Array(_, v)) => v
+                    .iter()
+                    .map(|x| match x {
+                        Value::F32(f) => *f,
+                        _ => 0.0,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let score = |i: usize| scores.get(i).copied().unwrap_or(0.0);
+            let mut vocab = serde_json::Map::new();
+            let mut ids: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+            let mut added = Vec::new();
+            for (i, t) in tokens.iter().enumerate() {
+                if padding(i, t) {
+                    continue;
+                }
+                vocab.insert(t.clone(), json!(i));
+                ids.insert(t.as_str(), i);
+                if ty(i) == i64::from(CONTROL) || ty(i) == 2 || ty(i) == i64::from(USER_DEFINED) {
+                    added.push(json!({"id": i, "content": t, "single_word": false, "lstrip": false,
+                        "rstrip": false, "normalized": ty(i) == i64::from(USER_DEFINED), "special": ty(i) != i64::from(USER_DEFINED)}));
+                }
+            }
+            let mut merges: Vec<(f32, usize, usize, usize, &str, &str)> = Vec::new();
+            for (i, t) in tokens.iter().enumerate() {
+                if ty(i) != i64::from(NORMAL) {
+                    continue;
+                }
+                for (cut, _) in t.char_indices().skip(1) {
+                    let (l, r) = t.split_at(cut);
+                    if let (Some(&a), Some(&b)) = (ids.get(l), ids.get(r)) {
+                        merges.push((score(i), i, a, b, l, r));
+                    }
+                }
+            }
+            merges.sort_by(|x, y| {
+                y.0.total_cmp(&x.0)
+                    .then(x.1.cmp(&y.1))
+                    .then(x.2.cmp(&y.2))
+                    .then(x.3.cmp(&y.3))
+            });
+            let merges: Vec<Json> = merges.iter().map(|m| json!([m.4, m.5])).collect();
+            let bos = token_of(special_id("bos")).filter(|_| {
+                !matches!(file.get("tokenizer.ggml.add_bos_token"), Some(Value::Bool(false)))
+            });
+            let eos = token_of(special_id("eos")).filter(|_| flag("add_eos_token"));
+            let sp = |t: &String| json!({"SpecialToken": {"id": t, "type_id": 0}});
+            let mut single = Vec::new();
+            let mut specials = serde_json::Map::new();
+            if let Some(b) = &bos {
+                single.push(sp(b));
+                specials.insert(b.clone(), json!({"id": b, "ids": [special_id("bos")], "tokens": [b]}));
+            }
+            single.push(json!({"Sequence": {"id": "A", "type_id": 0}}));
+            if let Some(e) = &eos {
+                single.push(sp(e));
+                specials.insert(e.clone(), json!({"id": e, "ids": [special_id("eos")], "tokens": [e]}));
+            }
+            let mut pair = single.clone();
+            pair.extend(single.iter().map(|x| {
+                if x.get("Sequence").is_some() {
+                    json!({"Sequence": {"id": "B", "type_id": 1}})
+                } else {
+                    x.clone()
+                }
+            }));
+            let space_prefix = !matches!(
+                file.get("tokenizer.ggml.add_space_prefix"),
+                Some(Value::Bool(false))
+            );
+            let mut norm = Vec::new();
+            if space_prefix {
+                norm.push(json!({"type": "Prepend", "prepend": "\u{2581}"}));
+            }
+            norm.push(json!({"type": "Replace", "pattern": {"String": " "}, "content": "\u{2581}"}));
+            let mut decoders = vec![
+                json!({"type": "Replace", "pattern": {"String": "\u{2581}"}, "content": " "}),
+                json!({"type": "ByteFallback"}),
+                json!({"type": "Fuse"}),
+            ];
+            if space_prefix {
+                decoders.push(json!({"type": "Strip", "content": " ", "start": 1, "stop": 0}));
+            }
+            json!({
+                "version": "1.0", "truncation": null, "padding": null, "added_tokens": added,
+                "normalizer": {"type": "Sequence", "normalizers": norm},
+                "pre_tokenizer": null,
+                "post_processor": {"type": "TemplateProcessing", "single": single, "pair": pair, "special_tokens": specials},
+                "decoder": {"type": "Sequence", "decoders": decoders},
+                "model": {"type": "BPE", "dropout": null, "unk_token": token_of(special_id("unknown")),
+                    "continuing_subword_prefix": null, "end_of_word_suffix": null, "fuse_unk": true,
+                    "byte_fallback": true, "ignore_merges": false, "vocab": vocab, "merges": merges}
+            })
+        }
         other => {
             return Err(Error::InvalidOption(format!(
-                "tokenizer.ggml.model '{other}': rebuilding tokenizer.json is supported for gpt2 and bert vocabularies only"
+                "tokenizer.ggml.model '{other}': rebuilding tokenizer.json is supported for gpt2, llama and bert vocabularies only"
             )))
         }
     };

@@ -684,4 +684,28 @@ fn sentencepiece_vocab_equals_llama_cpp_converter() {
         as_json("tokenizer.ggml.unknown_token_id"),
         Some(serde_json::json!(0))
     );
+    // Back to HF: the rebuilt tokenizer.json (LlamaTokenizerFast's form)
+    // gives sentencepiece's own ids on the 300 test strings.
+    let back = tmp.path().join("back");
+    convert(&out, &back, &ConvertOptions::default());
+    let tok = tokenizers::Tokenizer::from_file(back.join("tokenizer.json")).unwrap();
+    let strings: Vec<String> =
+        serde_json::from_slice(&std::fs::read(fam("tokenizer_strings.json")).unwrap()).unwrap();
+    let want: Vec<Vec<u32>> =
+        serde_json::from_slice(&std::fs::read(spm.join("spm_ids.json")).unwrap()).unwrap();
+    let differ: Vec<String> = strings
+        .iter()
+        .zip(&want)
+        .filter_map(|(s, w)| {
+            let got = tok.encode(s.as_str(), true).unwrap().get_ids().to_vec();
+            (got != *w).then(|| format!("{s:?}: {got:?} vs {w:?}"))
+        })
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{} of {} differ, e.g. {}",
+        differ.len(),
+        strings.len(),
+        differ.first().unwrap()
+    );
 }

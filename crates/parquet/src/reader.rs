@@ -358,6 +358,33 @@ pub fn read_file(path: &Path) -> Result<ParquetWeights> {
             format!("not a readable Parquet file: {e}"),
         )
     })?;
+    // Column chunk positions come from the (untrusted) footer; arrow-rs
+    // asserts they are not negative when it opens a page reader, so check
+    // every one here: a typed error instead of a panic.
+    for (g, rg) in meta.metadata().row_groups().iter().enumerate() {
+        for c in rg.columns() {
+            // As arrow-rs's `byte_range`: the dictionary page when there is one.
+            let start = c
+                .dictionary_page_offset()
+                .unwrap_or_else(|| c.data_page_offset());
+            let end = u64::try_from(start)
+                .ok()
+                .zip(u64::try_from(c.compressed_size()).ok())
+                .and_then(|(a, b)| a.checked_add(b));
+            if end.is_none_or(|e| e > size) {
+                return Err(bad(
+                    path,
+                    InvalidKind::OffsetOutOfBounds,
+                    format!(
+                        "row group {g}, column {}: data at offset {start}, {} bytes, outside the file of {size} bytes",
+                        c.column_path(),
+                        c.compressed_size()
+                    ),
+                )
+                .at_offset(u64::try_from(start).unwrap_or(0)));
+            }
+        }
+    }
     let key_values: BTreeMap<String, String> = meta
         .metadata()
         .file_metadata()
