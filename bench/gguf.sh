@@ -10,7 +10,8 @@ cd "$REPO"
 source bench/lib.sh
 bench_binary
 bench_rss_tool
-LLAMA_DIR="$(ls -d "$HOME"/.cache/modelconv-llama/*/ 2>/dev/null | tail -1)"
+Q="$(ls -d "$HOME"/.cache/modelconv-llama/*/build/bin/llama-quantize 2>/dev/null | tail -1)"
+LLAMA_DIR="${Q%/build/bin/llama-quantize}"
 [[ -x "$LLAMA_DIR/build/bin/llama-quantize" ]] || { echo "run scripts/build-llama-cpp first" >&2; exit 1; }
 SCRATCH="${BENCH_SCRATCH:-$REPO/bench/out/scratch-gguf}"
 mkdir -p bench/out

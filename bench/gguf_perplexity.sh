@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Perplexity of modelconv's Q4_K_M / Q8_0 against llama-quantize's, with
 # llama.cpp's llama-perplexity (scripts/build-llama-cpp first). The model is
-# the 8-layer fake LLaMA of tests/data/quant (random weights, so the numbers
+# the 12-layer fake LLaMA of tests/data/quant (random weights, so the numbers
 # are near the vocabulary size; what matters is that both tools give the
 # same value). Text: the first 60 kB of README.md, context 128.
 set -euo pipefail
@@ -9,11 +9,11 @@ REPO="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$REPO"
 cargo build --release -p modelconv-cli >&2
 M="$REPO/target/release/modelconv"
-B="$(ls -d "$HOME"/.cache/modelconv-llama/*/build/bin | tail -1)"
+B="$(dirname "$(ls -d "$HOME"/.cache/modelconv-llama/*/build/bin/llama-perplexity | tail -1)")"
 export LD_LIBRARY_PATH="$B"
 T="$(mktemp -d)"; trap 'rm -rf "$T"' EXIT
-"$M" fake tests/data/quant/llama8 "$T/m" --seed 7 -q
-cp tests/data/quant/llama8/tokenizer*.json "$T/m/"
+"$M" fake tests/data/quant/llama12 "$T/m" --seed 7 -q
+cp tests/data/quant/llama12/tokenizer*.json "$T/m/"
 "$M" convert "$T/m" "$T/f32.gguf" --quant f32 -q
 head -c 60000 README.md > "$T/text.txt"
 ppl() { "$B/llama-perplexity" -m "$1" -f "$T/text.txt" -c 128 -t 1 2>&1 | grep -o "Final estimate: PPL = [0-9.]*" | grep -o "[0-9.]*$"; }

@@ -104,24 +104,24 @@ def test_modelconv_reads_gguf_py_files(run_modelconv, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def llama8(repo_root, run_modelconv, tmp_path_factory):
-    """The 8-layer fake LLaMA of the preset tests (hidden 256, ffn 672), F32."""
-    d = tmp_path_factory.mktemp("llama8")
-    run_modelconv("fake", repo_root / "tests/data/quant/llama8", d / "m", "--seed", "7", "--quiet")
+def llama12(repo_root, run_modelconv, tmp_path_factory):
+    """The 12-layer fake LLaMA of the preset tests (hidden 256, ffn 672), F32."""
+    d = tmp_path_factory.mktemp("llama12")
+    run_modelconv("fake", repo_root / "tests/data/quant/llama12", d / "m", "--seed", "7", "--quiet")
     run_modelconv("convert", d / "m", d / "f32.gguf", "--quant", "F32", "--quiet")
     return d
 
 
 @pytest.mark.parametrize("preset", ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_S", "Q6_K"])
-def test_gguf_py_reads_every_preset(run_modelconv, llama8, preset):
+def test_gguf_py_reads_every_preset(run_modelconv, llama12, preset):
     """GGUFReader reads each preset with the metadata of the F32 file (plus
     file type); legacy-quant tensors equal gguf-py's own quantization of
     the F32 values byte for byte; every tensor dequantizes with gguf-py to
     within a bound of the F32 values (k-quants: gguf-py has no quantizer;
     their bytes are checked against llama-quantize in the Rust tests)."""
-    out = llama8 / f"{preset}.gguf"
-    run_modelconv("convert", llama8 / "m", out, "--quant", preset.lower(), "--quiet")
-    r, r32 = GGUFReader(out), GGUFReader(llama8 / "f32.gguf")
+    out = llama12 / f"{preset}.gguf"
+    run_modelconv("convert", llama12 / "m", out, "--quant", preset.lower(), "--quiet")
+    r, r32 = GGUFReader(out), GGUFReader(llama12 / "f32.gguf")
     skip = {"general.file_type", "general.quantization_version"}
     keys = [k for k in r32.fields if not k.startswith("GGUF.") and k not in skip]
     for k in keys:

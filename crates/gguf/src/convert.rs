@@ -197,6 +197,11 @@ pub fn from_hf(
             )),
         }
     }
+    // llama.cpp's order (its loader's `weight_name_comparer`): tensors
+    // outside blocks first, then block by block (numerically), by name
+    // within each. llama-quantize walks tensors in this order and its
+    // attn_v / ffn_down choices count positions in it.
+    mapped.sort_by(|(_, a), (_, b)| llama_order(&a.name).cmp(&llama_order(&b.name)));
     let names: Vec<&str> = mapped.iter().map(|(_, g)| g.name.as_str()).collect();
     let cfg_u = |k: &str| config.get(k).and_then(Json::as_u64).unwrap_or(0) as usize;
     let n_layer = cfg_u("num_hidden_layers");
@@ -261,6 +266,17 @@ pub fn from_hf(
         notes,
         fallbacks,
     })
+}
+
+/// Sort key of a GGUF tensor name in llama.cpp's order: block number
+/// (-1 outside blocks), then the name.
+fn llama_order(name: &str) -> (i64, &str) {
+    let layer = name
+        .strip_prefix("blk.")
+        .and_then(|r| r.split('.').next())
+        .and_then(|n| n.parse::<i64>().ok())
+        .unwrap_or(-1);
+    (layer, name)
 }
 
 fn get<'a>(file: &'a GgufFile, key: &str) -> Option<&'a Value> {

@@ -368,9 +368,9 @@ fn presets_match_llama_quantize_tensor_by_tensor() {
         serde_json::from_slice(&std::fs::read(data.join("llama_quantize_refs.json")).unwrap())
             .unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let model = tmp.path().join("llama8");
+    let model = tmp.path().join("llama12");
     modelconv::fake::fake(
-        data.join("llama8").to_str().unwrap(),
+        data.join("llama12").to_str().unwrap(),
         &model,
         &modelconv::fake::FakeOptions {
             seed: 7,
@@ -387,6 +387,15 @@ fn presets_match_llama_quantize_tensor_by_tensor() {
         // Lower case on purpose: names are case-insensitive.
         let r = convert(&model, &out, &gguf_opts(&preset.to_lowercase()));
         let f = modelconv_gguf::read(&out).unwrap();
+        // llama.cpp's tensor order too (outside blocks, then block by block).
+        let order: Vec<&str> = f.tensors.iter().map(|t| t.name.as_str()).collect();
+        let want_order: Vec<&str> = refs["order"][preset]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(order, want_order, "{preset}: tensor order");
         let want = want.as_object().unwrap();
         assert_eq!(f.tensors.len(), want.len(), "{preset}");
         let mut fallbacks = 0;
