@@ -318,10 +318,11 @@ fn qkx2<const MAD: bool>(p: &Qkx2, x: &[f32], weights: &[f32], l_out: &mut [u8])
     let mut scale = 1.0 / iscale;
     let mut best_error = 0f32;
     let err = |diff: f32| if MAD { diff.abs() } else { diff * diff };
-    for ((&v, &w), lo) in x.iter().zip(weights).zip(l_out.iter_mut()) {
-        let l = nearest_int(iscale * (v - min)).clamp(0, nmax);
-        *lo = l as u8;
-        let diff = scale * f32::from(*lo) + min - v;
+    for (&v, lo) in x.iter().zip(l_out.iter_mut()) {
+        *lo = nearest_int(iscale * (v - min)).clamp(0, nmax) as u8;
+    }
+    for ((&v, &w), &lo) in x.iter().zip(weights).zip(l_out.iter()) {
+        let diff = scale * f32::from(lo) + min - v;
         best_error += w * err(diff);
     }
     if p.nstep < 1 {
@@ -330,11 +331,14 @@ fn qkx2<const MAD: bool>(p: &Qkx2, x: &[f32], weights: &[f32], l_out: &mut [u8])
     let mut laux = [0u8; 32];
     for is in 0..=p.nstep {
         iscale = (p.rmin + p.rdelta * is as f32 + nmax as f32) / (max - min);
+        // Two passes: the levels (no loop-carried state, so LLVM
+        // vectorises it), then the sums in ggml's order.
+        for (&v, la) in x.iter().zip(laux.iter_mut()) {
+            *la = nearest_int(iscale * (v - min)).clamp(0, nmax) as u8;
+        }
         let (mut sum_l, mut sum_l2, mut sum_xl) = (0f32, 0f32, 0f32);
-        for ((&v, &w), la) in x.iter().zip(weights).zip(laux.iter_mut()).take(n) {
-            let l = nearest_int(iscale * (v - min)).clamp(0, nmax);
-            *la = l as u8;
-            let lf = l as f32;
+        for ((&v, &w), &la) in x.iter().zip(weights).zip(laux.iter()) {
+            let lf = f32::from(la);
             sum_l += w * lf;
             sum_l2 += w * lf * lf;
             sum_xl += w * lf * v;
