@@ -127,6 +127,8 @@ def fuzz_findings():
     for rel, kind, what in [
         ("parquet/column_offset_negative.parquet", "OffsetOutOfBounds",
          "fuzz finding: a column chunk at offset -23 (arrow-rs asserted on it)"),
+        ("parquet/def_levels_past_buffer.parquet", "MalformedArchive",
+         "fuzz finding: definition levels past their buffer (arrow-rs asserts; the panic is contained)"),
     ]:
         CASES[rel] = {"expect": kind, "what": what}
 

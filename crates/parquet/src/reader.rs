@@ -65,6 +65,10 @@ const GROUP_CACHE: usize = 2;
 impl Shared {
     /// The bytes of every row of row group `g` in root column `column`.
     fn group(&self, g: usize, column: usize, esz: usize) -> Result<GroupRows> {
+        decode_guard(&self.path, || self.group_inner(g, column, esz))
+    }
+
+    fn group_inner(&self, g: usize, column: usize, esz: usize) -> Result<GroupRows> {
         if let Ok(cache) = self.groups.lock() {
             if let Some((_, rows)) = cache.iter().find(|(k, _)| *k == (g, column)) {
                 return Ok(Arc::clone(rows));
@@ -119,6 +123,10 @@ impl Shared {
 
     /// Decodes global rows `rows` (ascending) of root column `column`.
     fn read_rows(&self, column: usize, rows: &[u64]) -> Result<Vec<RecordBatch>> {
+        decode_guard(&self.path, || self.read_rows_inner(column, rows))
+    }
+
+    fn read_rows_inner(&self, column: usize, rows: &[u64]) -> Result<Vec<RecordBatch>> {
         let file = File::open(&self.path).at(&self.path)?;
         let mut groups: Vec<usize> = Vec::new();
         for &r in rows {
@@ -164,6 +172,25 @@ impl Shared {
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| bad(&self.path, InvalidKind::MalformedArchive, e.to_string()))
     }
+}
+
+/// Runs arrow-rs decoding. Some malformed pages make arrow-rs assert
+/// instead of returning an error (found by the `parquet_metadata` fuzz
+/// target: definition levels running past their buffer); such a panic is
+/// contained here and becomes a typed error naming the file.
+fn decode_guard<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(bad(
+            path,
+            InvalidKind::MalformedArchive,
+            format!("the Parquet decoder failed on malformed data ({msg})"),
+        ))
+    })
 }
 
 fn bad(path: &Path, kind: InvalidKind, detail: impl Into<String>) -> Error {
@@ -349,6 +376,10 @@ fn column_index(meta: &ArrowReaderMetadata, name: &str) -> Option<usize> {
 
 /// Opens a Parquet weights file.
 pub fn read_file(path: &Path) -> Result<ParquetWeights> {
+    decode_guard(path, || read_file_inner(path))
+}
+
+fn read_file_inner(path: &Path) -> Result<ParquetWeights> {
     let file = File::open(path).at(path)?;
     let size = file.metadata().at(path)?.len();
     let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|e| {
