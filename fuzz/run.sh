@@ -40,7 +40,7 @@ for t in "${TARGETS[@]}"; do
   cargo +nightly fuzz run -O "$t" "corpus/$t" -- -max_total_time="$SECONDS_PER_TARGET" "${extra[@]}" \
     -max_len=65536 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 >"$log" 2>&1
   rc=$?
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+  execs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
   result=$([ $rc -eq 0 ] && echo "no crash" || echo "CRASH (rc=$rc, see $log and artifacts/$t)")
   echo "$(date -u +%F) $t ${SECONDS_PER_TARGET}s execs=${execs:-?} $result" | tee -a runs.log
 done

@@ -392,6 +392,28 @@ fn read_file_inner(path: &Path) -> Result<ParquetWeights> {
     // Column chunk positions come from the (untrusted) footer; arrow-rs
     // asserts they are not negative when it opens a page reader, so check
     // every one here: a typed error instead of a panic.
+    // Row counts bound the work of decoding (a footer claiming 2^60 rows of
+    // nulls would otherwise keep the decoder busy for hours): no negative
+    // counts, and at most 8 rows per byte of file (a row holds at least a
+    // layer name, which even a dictionary takes a bit to encode).
+    let mut total_rows = 0u64;
+    for (g, rg) in meta.metadata().row_groups().iter().enumerate() {
+        let n = u64::try_from(rg.num_rows()).map_err(|_| {
+            bad(
+                path,
+                InvalidKind::BadShape,
+                format!("row group {g} claims {} rows", rg.num_rows()),
+            )
+        })?;
+        total_rows = total_rows.saturating_add(n);
+        if total_rows > size.saturating_mul(8).saturating_add(64) {
+            return Err(bad(
+                path,
+                InvalidKind::LimitExceeded,
+                format!("{total_rows} rows claimed by row group {g} cannot fit in {size} bytes"),
+            ));
+        }
+    }
     for (g, rg) in meta.metadata().row_groups().iter().enumerate() {
         for c in rg.columns() {
             // As arrow-rs's `byte_range`: the dictionary page when there is one.
@@ -416,6 +438,7 @@ fn read_file_inner(path: &Path) -> Result<ParquetWeights> {
             }
         }
     }
+    check_pages(path, &file, &meta)?;
     let key_values: BTreeMap<String, String> = meta
         .metadata()
         .file_metadata()
@@ -813,4 +836,192 @@ fn push_quant_companions(
         });
     }
     Ok(())
+}
+
+/// Walks the page headers of every column chunk before arrow-rs decodes
+/// them. arrow-rs's Thrift skipper treats a `list<bool>` element as zero
+/// bytes, so a hostile header claiming 2^32 such elements kept it spinning
+/// for minutes (fuzz finding). Here every list, set, map and binary length
+/// is checked against the bytes left before anything is skipped, and each
+/// page must lie inside its column chunk.
+fn check_pages(path: &Path, file: &File, meta: &ArrowReaderMetadata) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    for rg in meta.metadata().row_groups() {
+        for c in rg.columns() {
+            let start = c
+                .dictionary_page_offset()
+                .unwrap_or_else(|| c.data_page_offset());
+            let (Ok(start), Ok(len)) = (u64::try_from(start), u64::try_from(c.compressed_size()))
+            else {
+                continue; // refused earlier with a clearer message
+            };
+            // Page by page: read a window at the header, parse it, jump
+            // over the page. Memory stays at one window per check.
+            const WINDOW: u64 = 1 << 20;
+            let end = start.saturating_add(len);
+            let mut at = start;
+            let mut window = Vec::new();
+            while at < end {
+                let n = (end - at).min(WINDOW) as usize;
+                window.resize(n, 0);
+                file.read_exact_at(&mut window, at).at(path)?;
+                let mut t = Thrift {
+                    b: &window,
+                    pos: 0,
+                    page_size: None,
+                };
+                t.skip_struct(0).map_err(|why| {
+                    bad(
+                        path,
+                        InvalidKind::MalformedArchive,
+                        format!("column {}: bad page header ({why})", c.column_path()),
+                    )
+                    .at_offset(at)
+                })?;
+                let size = t
+                    .page_size
+                    .and_then(|s| u64::try_from(s).ok())
+                    .ok_or_else(|| {
+                        bad(
+                            path,
+                            InvalidKind::MalformedArchive,
+                            format!(
+                                "column {}: page header without a page size",
+                                c.column_path()
+                            ),
+                        )
+                        .at_offset(at)
+                    })?;
+                at = at
+                    .checked_add(t.pos as u64)
+                    .and_then(|p| p.checked_add(size))
+                    .filter(|&p| p <= end)
+                    .ok_or_else(|| {
+                        bad(
+                            path,
+                            InvalidKind::OffsetOutOfBounds,
+                            format!(
+                                "column {}: a page runs past its column chunk",
+                                c.column_path()
+                            ),
+                        )
+                        .at_offset(at)
+                    })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A Thrift compact-protocol skipper with every count bounded by the bytes
+/// left. Remembers field 3 of the outermost struct (a page header's
+/// `compressed_page_size`).
+struct Thrift<'a> {
+    b: &'a [u8],
+    pos: usize,
+    page_size: Option<i64>,
+}
+
+impl Thrift<'_> {
+    fn byte(&mut self) -> std::result::Result<u8, &'static str> {
+        let v = *self.b.get(self.pos).ok_or("truncated")?;
+        self.pos += 1;
+        Ok(v)
+    }
+
+    fn varint(&mut self) -> std::result::Result<u64, &'static str> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.byte()?;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err("varint too long")
+    }
+
+    fn left(&self) -> u64 {
+        self.b.len().saturating_sub(self.pos) as u64
+    }
+
+    fn skip_bytes(&mut self, n: u64) -> std::result::Result<(), &'static str> {
+        if n > self.left() {
+            return Err("length past the end");
+        }
+        self.pos += n as usize;
+        Ok(())
+    }
+
+    /// Skips one value of compact type `ty` (bools inside lists take a byte).
+    fn skip(&mut self, ty: u8, depth: u32) -> std::result::Result<(), &'static str> {
+        if depth > 32 {
+            return Err("nested too deep");
+        }
+        match ty {
+            1 | 2 => self.skip_bytes(1),
+            3 => self.skip_bytes(1),
+            4..=6 => self.varint().map(|_| ()),
+            7 => self.skip_bytes(8),
+            8 => {
+                let n = self.varint()?;
+                self.skip_bytes(n)
+            }
+            9 | 10 => {
+                let h = self.byte()?;
+                let n = match h >> 4 {
+                    15 => self.varint()?,
+                    n => u64::from(n),
+                };
+                if n > self.left() {
+                    return Err("list longer than the bytes left");
+                }
+                (0..n).try_for_each(|_| self.skip(h & 0x0f, depth + 1))
+            }
+            11 => {
+                let n = self.varint()?;
+                if n == 0 {
+                    return Ok(());
+                }
+                if n.saturating_mul(2) > self.left() {
+                    return Err("map longer than the bytes left");
+                }
+                let kv = self.byte()?;
+                (0..n).try_for_each(|_| {
+                    self.skip(kv >> 4, depth + 1)?;
+                    self.skip(kv & 0x0f, depth + 1)
+                })
+            }
+            12 => self.skip_struct(depth + 1),
+            _ => Err("unknown type"),
+        }
+    }
+
+    fn skip_struct(&mut self, depth: u32) -> std::result::Result<(), &'static str> {
+        let mut field: i64 = 0;
+        loop {
+            let h = self.byte()?;
+            if h == 0 {
+                return Ok(());
+            }
+            let ty = h & 0x0f;
+            field = match h >> 4 {
+                0 => {
+                    let z = self.varint()?;
+                    ((z >> 1) as i64) ^ -((z & 1) as i64)
+                }
+                d => field + i64::from(d),
+            };
+            if depth == 0 && field == 3 && ty == 5 {
+                let z = self.varint()?;
+                self.page_size = Some(((z >> 1) as i64) ^ -((z & 1) as i64));
+                continue;
+            }
+            match ty {
+                // Booleans in struct fields live in the type nibble.
+                1 | 2 => {}
+                _ => self.skip(ty, depth)?,
+            }
+        }
+    }
 }
