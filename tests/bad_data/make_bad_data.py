@@ -131,6 +131,8 @@ def fuzz_findings():
          "fuzz finding: definition levels past their buffer (arrow-rs asserts; the panic is contained)"),
         ("parquet/page_header_list_bomb.parquet", "MalformedArchive",
          "fuzz finding: a page header list of 2^32 booleans (arrow-rs skipped it for minutes)"),
+        ("parquet/schema_children_bomb.parquet", "MalformedArchive",
+         "fuzz finding: a schema element with ~2^30 children (arrow-rs reserved 6 GB)"),
     ]:
         CASES[rel] = {"expect": kind, "what": what}
 

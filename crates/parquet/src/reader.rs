@@ -382,6 +382,7 @@ pub fn read_file(path: &Path) -> Result<ParquetWeights> {
 fn read_file_inner(path: &Path) -> Result<ParquetWeights> {
     let file = File::open(path).at(path)?;
     let size = file.metadata().at(path)?.len();
+    check_footer(path, &file, size)?;
     let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|e| {
         bad(
             path,
@@ -913,6 +914,39 @@ fn check_pages(path: &Path, file: &File, meta: &ArrowReaderMetadata) -> Result<(
     Ok(())
 }
 
+/// Checks the footer before arrow-rs parses it: a schema element claiming
+/// 2^30 children made arrow-rs reserve gigabytes (fuzz finding).
+fn check_footer(path: &Path, file: &File, size: u64) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut tail = [0u8; 8];
+    if size < 12 || file.read_exact_at(&mut tail, size - 8).is_err() {
+        return Ok(()); // arrow-rs gives the clearer error for a non-Parquet file
+    }
+    let [a, b, c, d, m0, m1, m2, m3] = tail;
+    if [m0, m1, m2, m3] != *b"PAR1" {
+        return Ok(());
+    }
+    let len = u64::from(u32::from_le_bytes([a, b, c, d]));
+    if len > size - 12 || len > 256 << 20 {
+        return Ok(()); // likewise refused by arrow-rs without allocating
+    }
+    let mut footer = vec![0u8; len as usize];
+    file.read_exact_at(&mut footer, size - 8 - len).at(path)?;
+    let mut t = Thrift {
+        b: &footer,
+        pos: 0,
+        page_size: None,
+    };
+    t.check_schema().map_err(|why| {
+        bad(
+            path,
+            InvalidKind::MalformedArchive,
+            format!("bad footer ({why})"),
+        )
+        .at_offset(size - 8 - len)
+    })
+}
+
 /// A Thrift compact-protocol skipper with every count bounded by the bytes
 /// left. Remembers field 3 of the outermost struct (a page header's
 /// `compressed_page_size`).
@@ -994,6 +1028,68 @@ impl Thrift<'_> {
             }
             12 => self.skip_struct(depth + 1),
             _ => Err("unknown type"),
+        }
+    }
+
+    /// Walks a `FileMetaData` struct and checks every schema element's
+    /// `num_children` (field 5) against the number of schema elements
+    /// (field 2): arrow-rs reserves that many children up front.
+    fn check_schema(&mut self) -> std::result::Result<(), &'static str> {
+        let mut field: i64 = 0;
+        loop {
+            let h = self.byte()?;
+            if h == 0 {
+                return Ok(());
+            }
+            let ty = h & 0x0f;
+            field = match h >> 4 {
+                0 => {
+                    let z = self.varint()?;
+                    ((z >> 1) as i64) ^ -((z & 1) as i64)
+                }
+                d => field + i64::from(d),
+            };
+            if field == 2 && ty == 9 {
+                let lh = self.byte()?;
+                let n = match lh >> 4 {
+                    15 => self.varint()?,
+                    n => u64::from(n),
+                };
+                if n > self.left() || lh & 0x0f != 12 {
+                    return Err("schema list longer than the footer");
+                }
+                for _ in 0..n {
+                    let mut f: i64 = 0;
+                    loop {
+                        let eh = self.byte()?;
+                        if eh == 0 {
+                            break;
+                        }
+                        let et = eh & 0x0f;
+                        f = match eh >> 4 {
+                            0 => {
+                                let z = self.varint()?;
+                                ((z >> 1) as i64) ^ -((z & 1) as i64)
+                            }
+                            d => f + i64::from(d),
+                        };
+                        if f == 5 && et == 5 {
+                            let z = self.varint()?;
+                            let children = ((z >> 1) as i64) ^ -((z & 1) as i64);
+                            if children < 0 || children as u64 > n {
+                                return Err("a schema element has more children than the schema has elements");
+                            }
+                        } else if et != 1 && et != 2 {
+                            self.skip(et, 1)?;
+                        }
+                    }
+                }
+                continue;
+            }
+            match ty {
+                1 | 2 => {}
+                _ => self.skip(ty, 0)?,
+            }
         }
     }
 
