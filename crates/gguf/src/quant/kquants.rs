@@ -150,8 +150,13 @@ pub fn dequantize_q8_k(b: &[u8], y: &mut [f32; QK_K]) {
 
 // ------------------------------------------------------------------ quantize helpers
 
+/// Candidate scales of `make_qx_quants` tried side by side (one AVX2
+/// register of f32).
+const LANES: usize = 8;
+
 /// ggml's `make_qx_quants` with `rmse_type == 1` and no importance weights
 /// (the only form the `_ref` quantizers use). Writes `L` (offset by `nmax`).
+#[inline(always)]
 fn make_qx_quants(nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
     let mut max = 0f32;
     let mut amax = 0f32;
@@ -167,7 +172,7 @@ fn make_qx_quants(nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
         return 0.0;
     }
     let clamp = |l: i32| l.clamp(-nmax, nmax - 1);
-    let mut iscale = -(nmax as f32) / max;
+    let iscale = -(nmax as f32) / max;
     let mut sumlx = 0f32;
     let mut suml2 = 0f32;
     for (&v, lo) in x.iter().zip(l_out.iter_mut()) {
@@ -179,25 +184,39 @@ fn make_qx_quants(nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
     }
     let mut scale = if suml2 != 0.0 { sumlx / suml2 } else { 0.0 };
     let mut best = scale * sumlx;
-    for is in -9i32..=9 {
-        if is == 0 {
-            continue;
+    // The 18 further candidates do not depend on each other: they are
+    // evaluated LANES at a time (each lane summing in ggml's element order,
+    // so bit-identical to the scalar loop) and then accepted in ggml's order.
+    const STEPS: [i32; 18] = [
+        -9, -8, -7, -6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+    ];
+    let mut winner = None;
+    for chunk in STEPS.chunks(LANES) {
+        let mut isc = [0f32; LANES];
+        for (k, s) in isc.iter_mut().enumerate() {
+            let is = chunk.get(k).or(chunk.last()).copied().unwrap_or(1);
+            *s = -(nmax as f32 + 0.1 * is as f32) / max;
         }
-        iscale = -(nmax as f32 + 0.1 * is as f32) / max;
-        sumlx = 0.0;
-        suml2 = 0.0;
+        let (mut sumlx, mut suml2) = ([0f32; LANES], [0f32; LANES]);
         for &v in x {
-            let l = clamp(nearest_int(iscale * v));
             let w = v * v;
-            sumlx += w * v * l as f32;
-            suml2 += w * l as f32 * l as f32;
-        }
-        if suml2 > 0.0 && sumlx * sumlx > best * suml2 {
-            for (&v, lo) in x.iter().zip(l_out.iter_mut()) {
-                *lo = (nmax + clamp(nearest_int(iscale * v))) as i8;
+            for k in 0..LANES {
+                let l = clamp(nearest_int(isc[k] * v)) as f32;
+                sumlx[k] += w * v * l;
+                suml2[k] += w * l * l;
             }
-            scale = sumlx / suml2;
-            best = scale * sumlx;
+        }
+        for k in 0..chunk.len() {
+            if suml2[k] > 0.0 && sumlx[k] * sumlx[k] > best * suml2[k] {
+                scale = sumlx[k] / suml2[k];
+                best = scale * sumlx[k];
+                winner = Some(isc[k]);
+            }
+        }
+    }
+    if let Some(iscale) = winner {
+        for (&v, lo) in x.iter().zip(l_out.iter_mut()) {
+            *lo = (nmax + clamp(nearest_int(iscale * v))) as i8;
         }
     }
     scale
@@ -273,100 +292,180 @@ struct Qkx2 {
     use_mad: bool,
 }
 
-/// ggml's `make_qkx2_quants`: scale and (negated) min of an asymmetric
-/// quantization, searched over `nstep + 1` candidate scales. Returns
-/// `(scale, the_min)` and writes `L` (0..=nmax).
-fn make_qkx2_quants(p: &Qkx2, x: &[f32], weights: &[f32], l_out: &mut [u8]) -> (f32, f32) {
+/// ggml's `make_qkx2_quants`, run on `N` sub-blocks of `M` values at once.
+///
+/// ggml searches each sub-block on its own, one candidate scale after the
+/// other, and every step depends on the previous one (an accepted candidate
+/// changes `min`, which the next uses). The sub-blocks, however, are
+/// independent: here lane `k` of every array is sub-block `k`, and each lane
+/// runs exactly ggml's scalar algorithm: the same operations in the same
+/// order, with ggml's branches turned into per-lane selects. The results are
+/// bit-identical; the lane loops compile to one vector operation per step
+/// instead of `N` dependent scalar ones.
+///
+/// `x[i][k]` and `w[i][k]` are value `i` of sub-block `k` and its weight.
+/// Returns per lane `(scale, -min)` and writes the levels `L` (0..=nmax).
+#[inline(always)]
+fn make_qkx2_quants<const N: usize, const M: usize>(
+    p: &Qkx2,
+    x: &[[f32; N]; M],
+    w: &[[f32; N]; M],
+    l_out: &mut [[u8; N]; M],
+) -> ([f32; N], [f32; N]) {
     // The error measure is chosen at compile time: the hot loops then carry
-    // no branch (20 % faster; the arithmetic and its order are unchanged).
+    // no branch (the arithmetic and its order are unchanged).
     if p.use_mad {
-        qkx2::<true>(p, x, weights, l_out)
+        qkx2::<N, M, true>(p, x, w, l_out)
     } else {
-        qkx2::<false>(p, x, weights, l_out)
+        qkx2::<N, M, false>(p, x, w, l_out)
     }
 }
 
-fn qkx2<const MAD: bool>(p: &Qkx2, x: &[f32], weights: &[f32], l_out: &mut [u8]) -> (f32, f32) {
-    let n = x.len().min(weights.len()).min(l_out.len());
-    let (x, weights) = (&x[..n], &weights[..n]);
-    let (Some(&x0), Some(&w0)) = (x.first(), weights.first()) else {
-        return (0.0, 0.0);
-    };
-    let mut min = x0;
-    let mut max = x0;
-    let mut sum_w = w0;
-    let mut sum_x = sum_w * x0;
-    for (&v, &w) in x.iter().zip(weights).take(n).skip(1) {
-        if v < min {
-            min = v;
-        }
-        if v > max {
-            max = v;
-        }
-        sum_w += w;
-        sum_x += w * v;
+/// `nearest_int(iscale * (v - min))` clamped to `0..=nmax`, per lane.
+#[inline(always)]
+fn qkx2_levels<const N: usize>(
+    iscale: &[f32; N],
+    v: &[f32; N],
+    min: &[f32; N],
+    nmax: i32,
+) -> [f32; N] {
+    let mut l = [0f32; N];
+    for k in 0..N {
+        l[k] = nearest_int(iscale[k] * (v[k] - min[k])).clamp(0, nmax) as f32;
     }
-    if min > 0.0 {
-        min = 0.0;
-    }
-    if max == min {
-        l_out.iter_mut().for_each(|l| *l = 0);
-        return (0.0, -min);
-    }
-    let nmax = p.nmax;
-    let mut iscale = nmax as f32 / (max - min);
-    let mut scale = 1.0 / iscale;
-    let mut best_error = 0f32;
+    l
+}
+
+#[inline(always)]
+fn qkx2<const N: usize, const M: usize, const MAD: bool>(
+    p: &Qkx2,
+    x: &[[f32; N]; M],
+    w: &[[f32; N]; M],
+    l_out: &mut [[u8; N]; M],
+) -> ([f32; N], [f32; N]) {
     let err = |diff: f32| if MAD { diff.abs() } else { diff * diff };
-    for (&v, lo) in x.iter().zip(l_out.iter_mut()) {
-        *lo = nearest_int(iscale * (v - min)).clamp(0, nmax) as u8;
+    let nmax = p.nmax;
+    let (Some(x0), Some(w0)) = (x.first(), w.first()) else {
+        return ([0.0; N], [0.0; N]);
+    };
+    let (mut min, mut max, mut sum_w, mut sum_x) = (*x0, *x0, *w0, [0f32; N]);
+    for k in 0..N {
+        sum_x[k] = sum_w[k] * x0[k];
     }
-    for ((&v, &w), &lo) in x.iter().zip(weights).zip(l_out.iter()) {
-        let diff = scale * f32::from(lo) + min - v;
-        best_error += w * err(diff);
-    }
-    if p.nstep < 1 {
-        return (scale, -min);
-    }
-    let mut laux = [0u8; 32];
-    for is in 0..=p.nstep {
-        iscale = (p.rmin + p.rdelta * is as f32 + nmax as f32) / (max - min);
-        // Two passes: the levels (no loop-carried state, so LLVM
-        // vectorises it), then the sums in ggml's order.
-        for (&v, la) in x.iter().zip(laux.iter_mut()) {
-            *la = nearest_int(iscale * (v - min)).clamp(0, nmax) as u8;
-        }
-        let (mut sum_l, mut sum_l2, mut sum_xl) = (0f32, 0f32, 0f32);
-        for ((&v, &w), &la) in x.iter().zip(weights).zip(laux.iter()) {
-            let lf = f32::from(la);
-            sum_l += w * lf;
-            sum_l2 += w * lf * lf;
-            sum_xl += w * lf * v;
-        }
-        let dd = sum_w * sum_l2 - sum_l * sum_l;
-        if dd > 0.0 {
-            let mut this_scale = (sum_w * sum_xl - sum_x * sum_l) / dd;
-            let mut this_min = (sum_l2 * sum_x - sum_l * sum_xl) / dd;
-            if this_min > 0.0 {
-                this_min = 0.0;
-                this_scale = sum_xl / sum_l2;
+    for (xi, wi) in x.iter().zip(w).skip(1) {
+        for k in 0..N {
+            if xi[k] < min[k] {
+                min[k] = xi[k];
             }
-            let mut cur_error = 0f32;
-            for ((&v, &w), &la) in x.iter().zip(weights).zip(laux.iter()).take(n) {
-                let diff = this_scale * f32::from(la) + this_min - v;
-                cur_error += w * err(diff);
+            if xi[k] > max[k] {
+                max[k] = xi[k];
             }
-            if cur_error < best_error {
-                for (lo, &la) in l_out.iter_mut().zip(laux.iter()).take(n) {
-                    *lo = la;
+            sum_w[k] += wi[k];
+            sum_x[k] += wi[k] * xi[k];
+        }
+    }
+    let mut iscale = [0f32; N];
+    let mut scale = [0f32; N];
+    for k in 0..N {
+        if min[k] > 0.0 {
+            min[k] = 0.0;
+        }
+        iscale[k] = nmax as f32 / (max[k] - min[k]);
+        scale[k] = 1.0 / iscale[k];
+    }
+    // Flat sub-blocks (max == min) are finished: ggml returns (0, -min) and
+    // all-zero levels. Their lanes still compute (harmless inf/NaN) and are
+    // overwritten at the end.
+    let mut flat = [false; N];
+    for k in 0..N {
+        flat[k] = max[k] == min[k];
+    }
+    let mut best_error = [0f32; N];
+    for ((xi, wi), lo) in x.iter().zip(w).zip(l_out.iter_mut()) {
+        let l = qkx2_levels(&iscale, xi, &min, nmax);
+        for k in 0..N {
+            lo[k] = l[k] as u8;
+            let diff = scale[k] * l[k] + min[k] - xi[k];
+            best_error[k] += wi[k] * err(diff);
+        }
+    }
+    // ggml stops after the first guess when nstep < 1.
+    let last_step = if p.nstep < 1 { -1 } else { p.nstep };
+    for is in 0..=last_step {
+        for k in 0..N {
+            iscale[k] = (p.rmin + p.rdelta * is as f32 + nmax as f32) / (max[k] - min[k]);
+        }
+        let (mut sum_l, mut sum_l2, mut sum_xl) = ([0f32; N], [0f32; N], [0f32; N]);
+        let mut laux = [[0f32; N]; M];
+        for ((xi, wi), la) in x.iter().zip(w).zip(laux.iter_mut()) {
+            *la = qkx2_levels(&iscale, xi, &min, nmax);
+            for k in 0..N {
+                sum_l[k] += wi[k] * la[k];
+                sum_l2[k] += wi[k] * la[k] * la[k];
+                sum_xl[k] += wi[k] * la[k] * xi[k];
+            }
+        }
+        let (mut dd, mut this_scale, mut this_min) = ([0f32; N], [0f32; N], [0f32; N]);
+        for k in 0..N {
+            dd[k] = sum_w[k] * sum_l2[k] - sum_l[k] * sum_l[k];
+            this_scale[k] = (sum_w[k] * sum_xl[k] - sum_x[k] * sum_l[k]) / dd[k];
+            this_min[k] = (sum_l2[k] * sum_x[k] - sum_l[k] * sum_xl[k]) / dd[k];
+            if this_min[k] > 0.0 {
+                this_min[k] = 0.0;
+                this_scale[k] = sum_xl[k] / sum_l2[k];
+            }
+        }
+        let mut cur_error = [0f32; N];
+        for ((xi, wi), la) in x.iter().zip(w).zip(&laux) {
+            for k in 0..N {
+                let diff = this_scale[k] * la[k] + this_min[k] - xi[k];
+                cur_error[k] += wi[k] * err(diff);
+            }
+        }
+        let mut better = [false; N];
+        for k in 0..N {
+            better[k] = !flat[k] && dd[k] > 0.0 && cur_error[k] < best_error[k];
+            if better[k] {
+                best_error[k] = cur_error[k];
+                scale[k] = this_scale[k];
+                min[k] = this_min[k];
+            }
+        }
+        for (lo, la) in l_out.iter_mut().zip(&laux) {
+            for k in 0..N {
+                if better[k] {
+                    lo[k] = la[k] as u8;
                 }
-                best_error = cur_error;
-                scale = this_scale;
-                min = this_min;
             }
         }
     }
-    (scale, -min)
+    let mut neg_min = [0f32; N];
+    for k in 0..N {
+        if flat[k] {
+            scale[k] = 0.0;
+        }
+        neg_min[k] = -min[k];
+    }
+    for lo in l_out.iter_mut() {
+        for k in 0..N {
+            if flat[k] {
+                lo[k] = 0;
+            }
+        }
+    }
+    (scale, neg_min)
+}
+
+/// `x[M*k + i]` as `out[i][k]`: sub-block `k` of the super-block in lane `k`.
+#[inline(always)]
+fn to_lanes<const N: usize, const M: usize>(x: &[f32]) -> [[f32; N]; M] {
+    let mut out = [[0f32; N]; M];
+    for (i, row) in out.iter_mut().enumerate() {
+        for (k, v) in row.iter_mut().enumerate() {
+            *v = x.get(M * k + i).copied().unwrap_or(0.0);
+        }
+    }
+    out
 }
 
 /// ggml's `get_scale_min_k4`.
@@ -383,11 +482,40 @@ fn get_scale_min_k4(j: usize, q: &[u8; 12]) -> (u8, u8) {
 
 // ------------------------------------------------------------------ quantize
 
-/// Q2_K (`quantize_row_q2_K_ref`): 256 values into 84 bytes.
-pub fn quantize_q2_k(x: &[f32; QK_K], out: &mut [u8]) {
+/// Defines `pub fn $name(x, out)` that runs `$body` (a block quantizer)
+/// compiled for AVX2 when the CPU has it, and for the baseline otherwise.
+/// The results are bit-identical either way: Rust never fuses or reorders
+/// f32 operations, so only the register width of the lane loops changes.
+macro_rules! block_quantizer {
+    ($(#[$doc:meta])* $name:ident => $body:ident) => {
+        $(#[$doc])*
+        pub fn $name(x: &[f32; QK_K], out: &mut [u8]) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2")]
+                fn avx2(x: &[f32; QK_K], out: &mut [u8]) {
+                    $body(x, out)
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the running CPU supports AVX2 (checked just above),
+                    // the only requirement of calling an AVX2 function.
+                    #[allow(unsafe_code)]
+                    return unsafe { avx2(x, out) };
+                }
+            }
+            $body(x, out)
+        }
+    };
+}
+
+block_quantizer!(
+    /// Q2_K (`quantize_row_q2_K_ref`): 256 values into 84 bytes.
+    quantize_q2_k => quantize_q2_k_body
+);
+
+#[inline(always)]
+fn quantize_q2_k_body(x: &[f32; QK_K], out: &mut [u8]) {
     let mut l = [0u8; QK_K];
-    let mut scales = [0f32; 16];
-    let mut mins = [0f32; 16];
     let p = Qkx2 {
         nmax: 3,
         rmin: -0.5,
@@ -398,20 +526,22 @@ pub fn quantize_q2_k(x: &[f32; QK_K], out: &mut [u8]) {
     let q4scale = 15f32;
     let mut max_scale = 0f32;
     let mut max_min = 0f32;
+    let xt = to_lanes::<16, 16>(x);
+    let mut wt = xt;
+    wt.iter_mut().flatten().for_each(|v| *v = v.abs());
+    let mut lt = [[0u8; 16]; 16];
+    let (scales, mins) = make_qkx2_quants(&p, &xt, &wt, &mut lt);
+    for (i, row) in lt.iter().enumerate() {
+        for (j, &lv) in row.iter().enumerate() {
+            l[16 * j + i] = lv;
+        }
+    }
     for j in 0..16 {
-        let xs = &x[16 * j..16 * j + 16];
-        let mut w = [0f32; 16];
-        for (wi, &v) in w.iter_mut().zip(xs) {
-            *wi = v.abs();
+        if scales[j] > max_scale {
+            max_scale = scales[j];
         }
-        let (s, m) = make_qkx2_quants(&p, xs, &w, &mut l[16 * j..16 * j + 16]);
-        scales[j] = s;
-        mins[j] = m;
-        if s > max_scale {
-            max_scale = s;
-        }
-        if m > max_min {
-            max_min = m;
+        if mins[j] > max_min {
+            max_min = mins[j];
         }
     }
     let mut sc = [0u8; 16];
@@ -536,30 +666,37 @@ pub fn quantize_q3_k(x: &[f32; QK_K], out: &mut [u8]) {
 
 /// Shared by Q4_K and Q5_K: sub-block scales/mins, packed 6-bit, and the
 /// final levels `L` (0..=nmax). Returns `(scales[12], d, dmin)` as written.
+#[inline(always)]
 fn quantize_k4_scales(x: &[f32; QK_K], p: &Qkx2, l: &mut [u8; QK_K], out: &mut [u8]) -> [u8; 12] {
-    let mut scales = [0f32; 8];
-    let mut mins = [0f32; 8];
+    let xt = to_lanes::<8, 32>(x);
+    let mut sum_x2 = [0f32; 8];
+    for xi in &xt {
+        for k in 0..8 {
+            sum_x2[k] += xi[k] * xi[k];
+        }
+    }
+    let mut wt = xt;
+    for wi in wt.iter_mut() {
+        for k in 0..8 {
+            let av_x = (sum_x2[k] / 32.0).sqrt();
+            wi[k] = av_x + wi[k].abs();
+        }
+    }
+    let mut lt = [[0u8; 8]; 32];
+    let (scales, mins) = make_qkx2_quants(p, &xt, &wt, &mut lt);
+    for (i, row) in lt.iter().enumerate() {
+        for (j, &lv) in row.iter().enumerate() {
+            l[32 * j + i] = lv;
+        }
+    }
     let mut max_scale = 0f32;
     let mut max_min = 0f32;
     for j in 0..8 {
-        let xs = &x[32 * j..32 * j + 32];
-        let mut sum_x2 = 0f32;
-        for &v in xs {
-            sum_x2 += v * v;
+        if scales[j] > max_scale {
+            max_scale = scales[j];
         }
-        let av_x = (sum_x2 / 32.0).sqrt();
-        let mut w = [0f32; 32];
-        for (wi, &v) in w.iter_mut().zip(xs) {
-            *wi = av_x + v.abs();
-        }
-        let (s, m) = make_qkx2_quants(p, xs, &w, &mut l[32 * j..32 * j + 32]);
-        scales[j] = s;
-        mins[j] = m;
-        if s > max_scale {
-            max_scale = s;
-        }
-        if m > max_min {
-            max_min = m;
+        if mins[j] > max_min {
+            max_min = mins[j];
         }
     }
     let inv_scale = if max_scale > 0.0 {
@@ -600,8 +737,13 @@ fn quantize_k4_scales(x: &[f32; QK_K], p: &Qkx2, l: &mut [u8; QK_K], out: &mut [
     sc
 }
 
-/// Q4_K (`quantize_row_q4_K_ref`): 256 values into 144 bytes.
-pub fn quantize_q4_k(x: &[f32; QK_K], out: &mut [u8]) {
+block_quantizer!(
+    /// Q4_K (`quantize_row_q4_K_ref`): 256 values into 144 bytes.
+    quantize_q4_k => quantize_q4_k_body
+);
+
+#[inline(always)]
+fn quantize_q4_k_body(x: &[f32; QK_K], out: &mut [u8]) {
     let mut l = [0u8; QK_K];
     let p = Qkx2 {
         nmax: 15,
@@ -620,8 +762,13 @@ pub fn quantize_q4_k(x: &[f32; QK_K], out: &mut [u8]) {
     }
 }
 
-/// Q5_K (`quantize_row_q5_K_ref`): 256 values into 176 bytes.
-pub fn quantize_q5_k(x: &[f32; QK_K], out: &mut [u8]) {
+block_quantizer!(
+    /// Q5_K (`quantize_row_q5_K_ref`): 256 values into 176 bytes.
+    quantize_q5_k => quantize_q5_k_body
+);
+
+#[inline(always)]
+fn quantize_q5_k_body(x: &[f32; QK_K], out: &mut [u8]) {
     let mut l = [0u8; QK_K];
     let p = Qkx2 {
         nmax: 31,
@@ -657,8 +804,13 @@ pub fn quantize_q5_k(x: &[f32; QK_K], out: &mut [u8]) {
     }
 }
 
-/// Q6_K (`quantize_row_q6_K_ref`): 256 values into 210 bytes.
-pub fn quantize_q6_k(x: &[f32; QK_K], out: &mut [u8]) {
+block_quantizer!(
+    /// Q6_K (`quantize_row_q6_K_ref`): 256 values into 210 bytes.
+    quantize_q6_k => quantize_q6_k_body
+);
+
+#[inline(always)]
+fn quantize_q6_k_body(x: &[f32; QK_K], out: &mut [u8]) {
     let mut l = [0i8; QK_K];
     let mut scales = [0f32; 16];
     let mut max_scale = 0f32;
