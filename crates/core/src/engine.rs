@@ -5,11 +5,12 @@
 //! engine then does all the I/O, the same way for every format:
 //!
 //! - tensors are cut into chunks of at most [`EngineOptions::chunk_bytes`]
-//!   output bytes; chunks are read from their source (zero-copy from a
-//!   memory map), cast, and written with positional writes, in parallel on
-//!   a rayon pool. Resident memory is about `threads × chunk` plus what the
-//!   OS keeps mapped, and source pages are released after use, so memory
-//!   does not grow with model or tensor size;
+//!   output bytes; worker threads read and cast chunks in file order, one
+//!   writer thread writes them with positional writes, and a hasher thread
+//!   computes the file's SHA-256 from the same bytes as they go by
+//!   ([`write_chunks_in_order`]). Resident memory is about `3 × threads ×
+//!   chunk`, and source pages are released after use, so memory does not
+//!   grow with model or tensor size;
 //! - every file is written under a temporary name beside its target
 //!   (`NAME.partial`), fsynced, then renamed; files are finished in plan
 //!   order, so the last file of a plan (a shard index) appears last;
@@ -49,7 +50,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -1041,6 +1041,8 @@ fn write_one(
                     start = end;
                 }
             }
+            // File order: the pipeline below writes and hashes front to back.
+            chunks.sort_by_key(|c| c.out_offset);
             let remaining: Vec<AtomicUsize> =
                 (0..tensors.len()).map(|_| AtomicUsize::new(0)).collect();
             for c in &chunks {
@@ -1062,59 +1064,27 @@ fn write_one(
             let chunk_crcs: Vec<AtomicU32> = (0..chunks.len()).map(|_| AtomicU32::new(0)).collect();
             let kept = AtomicU64::new(0);
             let written = AtomicU64::new(0);
-            let finish_chunk = |c: &Chunk| {
-                let finished = remaining[c.job].fetch_sub(1, Ordering::AcqRel) == 1;
-                reporter.advance(c.out_len, u64::from(finished));
+            // The file's SHA-256 is computed while writing when nothing is
+            // patched in afterwards (CRC fields are); otherwise it is read back.
+            let hash_while_writing = crcs.is_empty();
+            let ctx = LaidCtx {
+                file: &f,
+                len: *len,
+                partial,
+                faults,
+                reporter,
+                journal,
+                idx,
+                opts,
+                threads: pool.current_num_threads().max(1),
+                done: &done,
+                overflow: &overflow,
+                chunk_crcs: &chunk_crcs,
+                remaining: &remaining,
+                kept: &kept,
+                written: &written,
             };
-            pool.install(|| {
-                chunks
-                    .par_iter()
-                    .enumerate()
-                    .try_for_each(|(ci, c)| -> Result<()> {
-                        if reporter.cancelled() {
-                            return Err(Error::Cancelled);
-                        }
-                        if let Some(crc) = done.get(&(c.out_offset, c.out_len)) {
-                            chunk_crcs[ci].store(*crc, Ordering::Relaxed);
-                            kept.fetch_add(1, Ordering::Relaxed);
-                            finish_chunk(c);
-                            return Ok(());
-                        }
-                        let input = c.tensor.source.read(c.in_start..c.in_end)?;
-                        let crc = match c.tensor.transform {
-                            Transform::Copy => {
-                                write_at(&f, &input, c.out_offset, faults, partial)?;
-                                crc32fast::hash(&input)
-                            }
-                            Transform::Cast { from, to } => {
-                                let mut out = vec![0u8; usize::try_from(c.out_len).unwrap_or(0)];
-                                let stats: CastStats =
-                                    cast(from, to, &input, &mut out).map_err(|e| {
-                                        Error::Internal(format!("tensor '{}': {e}", c.tensor.name))
-                                    })?;
-                                if stats.overflowed > 0 {
-                                    overflow[c.job].fetch_add(stats.overflowed, Ordering::Relaxed);
-                                }
-                                write_at(&f, &out, c.out_offset, faults, partial)?;
-                                crc32fast::hash(&out)
-                            }
-                        };
-                        drop(input);
-                        chunk_crcs[ci].store(crc, Ordering::Relaxed);
-                        c.tensor.source.release(c.in_start..c.in_end);
-                        journal.append(&JournalLine::Chunk {
-                            chunk: (idx, c.out_offset, c.out_len, crc),
-                        })?;
-                        written.fetch_add(1, Ordering::Relaxed);
-                        finish_chunk(c);
-                        if opts.chunk_delay_ms > 0 {
-                            std::thread::sleep(std::time::Duration::from_millis(
-                                opts.chunk_delay_ms,
-                            ));
-                        }
-                        Ok(())
-                    })
-            })?;
+            let sha256 = write_chunks_in_order(&ctx, &chunks, hash_while_writing)?;
             report.chunks_kept += kept.into_inner();
             report.chunks_written += written.into_inner();
             for (t, o) in tensors.iter().zip(overflow) {
@@ -1148,9 +1118,250 @@ fn write_one(
                 }
             }
             sync_file(&f, faults, partial)?;
-            Ok(None)
+            Ok(sha256)
         }
     }
+}
+
+/// What [`write_chunks_in_order`] needs from [`write_one`].
+struct LaidCtx<'a> {
+    file: &'a File,
+    len: u64,
+    partial: &'a Path,
+    faults: &'a Faults,
+    reporter: &'a dyn Reporter,
+    journal: &'a Journal,
+    idx: usize,
+    opts: &'a EngineOptions,
+    threads: usize,
+    done: &'a HashMap<(u64, u64), u32>,
+    overflow: &'a [AtomicU64],
+    chunk_crcs: &'a [AtomicU32],
+    remaining: &'a [AtomicUsize],
+    kept: &'a AtomicU64,
+    written: &'a AtomicU64,
+}
+
+/// A chunk's output, produced by a worker: its bytes (None: kept from the
+/// interrupted run, already on disk) and their CRC-32.
+type Produced = Result<(usize, Option<Vec<u8>>, u32)>;
+
+/// The chunk pipeline of a laid-out file (chunks sorted by offset):
+///
+/// - `threads` workers take chunks in file order, read and cast them;
+/// - this thread puts them back in order and writes each with one
+///   positional write (a single writer: concurrent buffered writes to one
+///   file serialise on the inode lock and spin);
+/// - a hasher thread computes the file's SHA-256 front to back from the
+///   written chunks, reading the bytes between them (header, padding) back
+///   from the file, so the file is not read again at the end.
+///
+/// Workers stay at most a few chunks ahead of the writer, so memory is
+/// bounded by about `3 × threads` chunks. Returns the SHA-256 when
+/// `hash` is set.
+fn write_chunks_in_order(ctx: &LaidCtx<'_>, chunks: &[Chunk<'_>], hash: bool) -> Result<Option<String>> {
+    use std::sync::mpsc::{sync_channel, Receiver};
+    use std::sync::Condvar;
+
+    let window = 2 * ctx.threads + 2;
+    let next = AtomicUsize::new(0);
+    // Set when every chunk was written: only then does the hasher read the
+    // file's tail (after a failure it just stops).
+    let all_written = std::sync::atomic::AtomicBool::new(false);
+    // Index of the next chunk the writer waits for; workers do not start a
+    // chunk `window` or more past it. `usize::MAX` = stop.
+    let gate = (Mutex::new(0usize), Condvar::new());
+    let stop = || {
+        if let Ok(mut g) = gate.0.lock() {
+            *g = usize::MAX;
+        }
+        gate.1.notify_all();
+    };
+
+    let produce = |ci: usize| -> Produced {
+        let c = chunks
+            .get(ci)
+            .ok_or_else(|| Error::Internal("chunk index out of range".into()))?;
+        if ctx.reporter.cancelled() {
+            return Err(Error::Cancelled);
+        }
+        if let Some(&crc) = ctx.done.get(&(c.out_offset, c.out_len)) {
+            return Ok((ci, None, crc));
+        }
+        let input = c.tensor.source.read(c.in_start..c.in_end)?;
+        let out = match c.tensor.transform {
+            Transform::Copy => input.into_owned(),
+            Transform::Cast { from, to } => {
+                let mut out = vec![0u8; usize::try_from(c.out_len).unwrap_or(0)];
+                let stats: CastStats = cast(from, to, &input, &mut out)
+                    .map_err(|e| Error::Internal(format!("tensor '{}': {e}", c.tensor.name)))?;
+                if stats.overflowed > 0 {
+                    if let Some(o) = ctx.overflow.get(c.job) {
+                        o.fetch_add(stats.overflowed, Ordering::Relaxed);
+                    }
+                }
+                drop(input);
+                out
+            }
+        };
+        c.tensor.source.release(c.in_start..c.in_end);
+        let crc = crc32fast::hash(&out);
+        if ctx.opts.chunk_delay_ms > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(ctx.opts.chunk_delay_ms));
+        }
+        Ok((ci, Some(out), crc))
+    };
+
+    // The hasher: chunks arrive in file order; the gaps before them are
+    // read back from the file (they were written before the chunks).
+    let hasher = |rx: Receiver<(u64, Vec<u8>)>| -> Result<String> {
+        let mut h = Sha256::new();
+        let mut pos = 0u64;
+        let mut buf = Vec::new();
+        let mut hash_file_range = |h: &mut Sha256, from: u64, to: u64| -> Result<()> {
+            let mut at = from;
+            while at < to {
+                let n = usize::try_from((to - at).min(1 << 20)).unwrap_or(1 << 20);
+                buf.resize(n, 0);
+                ctx.file.read_exact_at(&mut buf, at).at(ctx.partial)?;
+                h.update(&buf);
+                at += n as u64;
+            }
+            Ok(())
+        };
+        for (off, bytes) in rx {
+            if off > pos {
+                hash_file_range(&mut h, pos, off)?;
+            }
+            h.update(bytes.as_slice());
+            pos = off + bytes.len() as u64;
+        }
+        if !all_written.load(Ordering::Acquire) {
+            return Err(Error::Cancelled);
+        }
+        hash_file_range(&mut h, pos, ctx.len)?;
+        Ok(crate::checksum::hex(&h.finalize()))
+    };
+
+    std::thread::scope(|scope| -> Result<Option<String>> {
+        let (tx, rx) = sync_channel::<Produced>(window);
+        for _ in 0..ctx.threads.min(chunks.len().max(1)) {
+            let tx = tx.clone();
+            let (next, gate, produce) = (&next, &gate, &produce);
+            scope.spawn(move || loop {
+                let ci = next.fetch_add(1, Ordering::Relaxed);
+                if ci >= chunks.len() {
+                    return;
+                }
+                {
+                    let Ok(mut g) = gate.0.lock() else { return };
+                    while *g != usize::MAX && ci >= g.saturating_add(window) {
+                        g = match gate.1.wait(g) {
+                            Ok(g) => g,
+                            Err(_) => return,
+                        };
+                    }
+                    if *g == usize::MAX {
+                        return;
+                    }
+                }
+                let failed = {
+                    let r = produce(ci);
+                    let failed = r.is_err();
+                    if tx.send(r).is_err() {
+                        return;
+                    }
+                    failed
+                };
+                if failed {
+                    return;
+                }
+            });
+        }
+        drop(tx);
+        let (hash_tx, hash_thread) = if hash {
+            let (htx, hrx) = sync_channel::<(u64, Vec<u8>)>(window);
+            let hasher = &hasher;
+            (Some(htx), Some(scope.spawn(move || hasher(hrx))))
+        } else {
+            (None, None)
+        };
+
+        let result = (|| -> Result<()> {
+            let mut pending: std::collections::BTreeMap<usize, (Option<Vec<u8>>, u32)> =
+                std::collections::BTreeMap::new();
+            let mut expected = 0usize;
+            for produced in &rx {
+                let (ci, bytes, crc) = produced?;
+                pending.insert(ci, (bytes, crc));
+                while let Some((bytes, crc)) = pending.remove(&expected) {
+                    let Some(c) = chunks.get(expected) else { break };
+                    if let Some(slot) = ctx.chunk_crcs.get(expected) {
+                        slot.store(crc, Ordering::Relaxed);
+                    }
+                    let bytes = match bytes {
+                        Some(b) => {
+                            write_at(ctx.file, &b, c.out_offset, ctx.faults, ctx.partial)?;
+                            ctx.journal.append(&JournalLine::Chunk {
+                                chunk: (ctx.idx, c.out_offset, c.out_len, crc),
+                            })?;
+                            ctx.written.fetch_add(1, Ordering::Relaxed);
+                            b
+                        }
+                        None => {
+                            ctx.kept.fetch_add(1, Ordering::Relaxed);
+                            if hash_tx.is_some() {
+                                let mut b = vec![0u8; usize::try_from(c.out_len).unwrap_or(0)];
+                                ctx.file.read_exact_at(&mut b, c.out_offset).at(ctx.partial)?;
+                                b
+                            } else {
+                                Vec::new()
+                            }
+                        }
+                    };
+                    if let Some(htx) = &hash_tx {
+                        // A closed channel means the hasher failed; its error
+                        // is reported below.
+                        let _ = htx.send((c.out_offset, bytes));
+                    }
+                    let finished = ctx
+                        .remaining
+                        .get(c.job)
+                        .is_some_and(|r| r.fetch_sub(1, Ordering::AcqRel) == 1);
+                    ctx.reporter.advance(c.out_len, u64::from(finished));
+                    expected += 1;
+                    if let Ok(mut g) = gate.0.lock() {
+                        if *g != usize::MAX {
+                            *g = expected;
+                        }
+                    }
+                    gate.1.notify_all();
+                }
+            }
+            if expected < chunks.len() {
+                return Err(Error::Internal(format!(
+                    "chunk pipeline ended after {expected} of {} chunks",
+                    chunks.len()
+                )));
+            }
+            all_written.store(true, Ordering::Release);
+            Ok(())
+        })();
+        if result.is_err() {
+            stop();
+        }
+        drop(rx);
+        drop(hash_tx);
+        let digest = match hash_thread {
+            Some(t) => Some(
+                t.join()
+                    .map_err(|_| Error::Internal("hasher thread panicked".into()))?,
+            ),
+            None => None,
+        };
+        result?;
+        digest.transpose()
+    })
 }
 
 #[cfg(test)]
