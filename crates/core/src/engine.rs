@@ -8,8 +8,8 @@
 //!   output bytes; worker threads read and cast chunks in file order, one
 //!   writer thread writes them with positional writes, and a hasher thread
 //!   computes the file's SHA-256 from the same bytes as they go by
-//!   ([`write_chunks_in_order`]). Resident memory is about `3 × threads ×
-//!   chunk`, and source pages are released after use, so memory does not
+//!   ([`write_chunks_in_order`]). Resident memory is about `(2 × threads +
+//!   5) × chunk`, and source pages are released after use, so memory does not
 //!   grow with model or tensor size;
 //! - every file is written under a temporary name beside its target
 //!   (`NAME.partial`), fsynced, then renamed; files are finished in plan
@@ -1156,14 +1156,15 @@ type Produced = Result<(usize, Option<Vec<u8>>, u32)>;
 ///   written chunks, reading the bytes between them (header, padding) back
 ///   from the file, so the file is not read again at the end.
 ///
-/// Workers stay at most a few chunks ahead of the writer, so memory is
-/// bounded by about `3 × threads` chunks. Returns the SHA-256 when
+/// Workers stay at most `threads + 2` chunks ahead of the writer, and the
+/// hasher at most 2 behind, so memory is bounded by about `2 × threads + 5`
+/// chunks. Returns the SHA-256 when
 /// `hash` is set.
 fn write_chunks_in_order(ctx: &LaidCtx<'_>, chunks: &[Chunk<'_>], hash: bool) -> Result<Option<String>> {
     use std::sync::mpsc::{sync_channel, Receiver};
     use std::sync::Condvar;
 
-    let window = 2 * ctx.threads + 2;
+    let window = ctx.threads + 2;
     let next = AtomicUsize::new(0);
     // Set when every chunk was written: only then does the hasher read the
     // file's tail (after a failure it just stops).
@@ -1280,7 +1281,7 @@ fn write_chunks_in_order(ctx: &LaidCtx<'_>, chunks: &[Chunk<'_>], hash: bool) ->
         }
         drop(tx);
         let (hash_tx, hash_thread) = if hash {
-            let (htx, hrx) = sync_channel::<(u64, Vec<u8>)>(window);
+            let (htx, hrx) = sync_channel::<(u64, Vec<u8>)>(2);
             let hasher = &hasher;
             (Some(htx), Some(scope.spawn(move || hasher(hrx))))
         } else {
