@@ -1160,7 +1160,11 @@ type Produced = Result<(usize, Option<Vec<u8>>, u32)>;
 /// hasher at most 2 behind, so memory is bounded by about `2 × threads + 5`
 /// chunks. Returns the SHA-256 when
 /// `hash` is set.
-fn write_chunks_in_order(ctx: &LaidCtx<'_>, chunks: &[Chunk<'_>], hash: bool) -> Result<Option<String>> {
+fn write_chunks_in_order(
+    ctx: &LaidCtx<'_>,
+    chunks: &[Chunk<'_>],
+    hash: bool,
+) -> Result<Option<String>> {
     use std::sync::mpsc::{sync_channel, Receiver};
     use std::sync::Condvar;
 
@@ -1313,7 +1317,9 @@ fn write_chunks_in_order(ctx: &LaidCtx<'_>, chunks: &[Chunk<'_>], hash: bool) ->
                             ctx.kept.fetch_add(1, Ordering::Relaxed);
                             if hash_tx.is_some() {
                                 let mut b = vec![0u8; usize::try_from(c.out_len).unwrap_or(0)];
-                                ctx.file.read_exact_at(&mut b, c.out_offset).at(ctx.partial)?;
+                                ctx.file
+                                    .read_exact_at(&mut b, c.out_offset)
+                                    .at(ctx.partial)?;
                                 b
                             } else {
                                 Vec::new()

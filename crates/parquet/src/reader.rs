@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Int32Type, Int64Type};
 use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_buffer::Buffer;
 use modelconv_core::error::{Error, InvalidKind, IoContext, Result};
 use modelconv_core::tensor::{OwnedBytes, Tensor, TensorInfo, TensorSource};
 use modelconv_core::DType;
@@ -56,7 +57,8 @@ struct Shared {
     groups: Mutex<Vec<GroupEntry>>,
 }
 
-type GroupRows = Arc<Vec<Option<Vec<u8>>>>;
+/// Each row's bytes, as zero-copy slices of the decoded Arrow buffers.
+type GroupRows = Arc<Vec<Option<Buffer>>>;
 type GroupEntry = ((usize, usize), GroupRows);
 
 /// Decoded row groups kept per file.
@@ -104,7 +106,7 @@ impl Shared {
     }
 
     /// The bytes of global row `row` in `column`, through the row-group cache.
-    fn row(&self, row: u64, column: usize, esz: usize) -> Result<Option<Vec<u8>>> {
+    fn row(&self, row: u64, column: usize, esz: usize) -> Result<Option<Buffer>> {
         let g = self
             .group_starts
             .partition_point(|&s| s <= row)
@@ -197,22 +199,26 @@ fn bad(path: &Path, kind: InvalidKind, detail: impl Into<String>) -> Error {
     Error::invalid(path, kind, detail)
 }
 
-/// The bytes of row `i` of a data column (list of typed values, or binary).
-fn row_bytes(array: &ArrayRef, i: usize, esz: usize) -> Option<Vec<u8>> {
+/// The bytes of row `i` of a data column (list of typed values, or
+/// binary): a zero-copy slice of the decoded buffer.
+fn row_bytes(array: &ArrayRef, i: usize, esz: usize) -> Option<Buffer> {
     if array.is_null(i) {
         return None;
     }
+    let slice = |buf: &Buffer, start: usize, len: usize| {
+        (start.checked_add(len)? <= buf.len()).then(|| buf.slice_with_length(start, len))
+    };
     if let Some(b) = array.as_binary_opt::<i32>() {
-        return Some(b.value(i).to_vec());
+        let offsets = b.value_offsets();
+        let start = usize::try_from(*offsets.get(i)?).ok()?;
+        let end = usize::try_from(*offsets.get(i + 1)?).ok()?;
+        return slice(b.values(), start, end.checked_sub(start)?);
     }
     let list = array.as_list_opt::<i32>()?;
     let values = list.value(i);
     let data = values.to_data();
     let buf = data.buffers().first()?;
-    let start = data.offset() * esz;
-    buf.as_slice()
-        .get(start..start + data.len() * esz)
-        .map(<[u8]>::to_vec)
+    slice(buf, data.offset() * esz, data.len() * esz)
 }
 
 /// A tensor stored in chunk rows of the chunked schema.
@@ -241,7 +247,9 @@ impl TensorSource for ChunkedSource {
         let rows = self.rows.get(first..=last).ok_or_else(|| {
             Error::Internal(format!("tensor '{}': read past its rows", self.name))
         })?;
-        let mut bytes = Vec::with_capacity((last - first + 1) * self.chunk_bytes);
+        // One copy: the requested part of each row, straight from the
+        // decoded buffers.
+        let mut bytes = Vec::with_capacity(range.end - range.start);
         for (k, &r) in rows.iter().enumerate() {
             let row = self.shared.row(r, self.column, self.esz)?.ok_or_else(|| {
                 bad(
@@ -252,7 +260,8 @@ impl TensorSource for ChunkedSource {
                 .with_tensor(&self.name)
             })?;
             let chunk = first + k;
-            let expect = self.chunk_bytes.min(self.len - chunk * self.chunk_bytes);
+            let row_start = chunk * self.chunk_bytes;
+            let expect = self.chunk_bytes.min(self.len - row_start);
             if row.len() != expect {
                 return Err(bad(
                     &self.shared.path,
@@ -264,18 +273,14 @@ impl TensorSource for ChunkedSource {
                 )
                 .with_tensor(&self.name));
             }
-            bytes.extend_from_slice(&row);
-        }
-        let base = first * self.chunk_bytes;
-        range
-            .start
-            .checked_sub(base)
-            .zip(range.end.checked_sub(base))
-            .and_then(|(a, b)| bytes.get(a..b))
-            .map(|s| Cow::Owned(s.to_vec()))
-            .ok_or_else(|| {
+            let a = range.start.max(row_start) - row_start;
+            let b = range.end.min(row_start + row.len()) - row_start;
+            let part = row.as_slice().get(a..b).ok_or_else(|| {
                 Error::Internal(format!("parquet read {range:?} outside the decoded rows"))
-            })
+            })?;
+            bytes.extend_from_slice(part);
+        }
+        Ok(Cow::Owned(bytes))
     }
 
     fn identity(&self) -> String {
@@ -297,18 +302,18 @@ struct WholeSource {
     column: usize,
     row: u64,
     len: usize,
-    cache: Mutex<Option<Arc<Vec<u8>>>>,
+    cache: Mutex<Option<Buffer>>,
     released: AtomicUsize,
 }
 
 impl WholeSource {
-    fn bytes(&self) -> Result<Arc<Vec<u8>>> {
+    fn bytes(&self) -> Result<Buffer> {
         let mut cache = self
             .cache
             .lock()
             .map_err(|_| Error::Internal("cache lock poisoned".into()))?;
         if let Some(b) = cache.as_ref() {
-            return Ok(Arc::clone(b));
+            return Ok(b.clone());
         }
         let batches = self.shared.read_rows(self.column, &[self.row])?;
         let row = batches
@@ -335,8 +340,7 @@ impl WholeSource {
             )
             .with_tensor(&self.name));
         }
-        let row = Arc::new(row);
-        *cache = Some(Arc::clone(&row));
+        *cache = Some(row.clone());
         Ok(row)
     }
 }
@@ -348,7 +352,8 @@ impl TensorSource for WholeSource {
 
     fn read(&self, range: Range<usize>) -> Result<Cow<'_, [u8]>> {
         let b = self.bytes()?;
-        b.get(range.clone())
+        b.as_slice()
+            .get(range.clone())
             .map(|s| Cow::Owned(s.to_vec()))
             .ok_or_else(|| Error::Internal(format!("read {range:?} past tensor end")))
     }
