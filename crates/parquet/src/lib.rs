@@ -11,6 +11,7 @@
 //! A separate crate because arrow/parquet are heavy to build.
 
 pub mod layout;
+mod pages;
 pub mod quant;
 pub mod reader;
 pub mod schema;
