@@ -41,6 +41,7 @@
 //! so a failure behaves exactly like the real one. The CLI sets it from
 //! `MODELCONV_TEST_FAIL_AT` in debug builds only.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -1183,6 +1184,12 @@ fn write_chunks_in_order(
         gate.1.notify_all();
     };
 
+    // Chunk buffers go back to a pool once written and hashed: reusing them
+    // saves the kernel from zeroing and mapping fresh pages for every chunk
+    // (a bf16 -> f16 conversion of 2.2 GB spent more time in page faults
+    // than in the cast).
+    let pool = BufPool::new(2 * window + 4);
+
     let produce = |ci: usize| -> Produced {
         let c = chunks
             .get(ci)
@@ -1195,9 +1202,16 @@ fn write_chunks_in_order(
         }
         let input = c.tensor.source.read(c.in_start..c.in_end)?;
         let out = match c.tensor.transform {
-            Transform::Copy => input.into_owned(),
+            Transform::Copy => match input {
+                Cow::Owned(v) => v,
+                Cow::Borrowed(b) => {
+                    let mut out = pool.take(0);
+                    out.extend_from_slice(b);
+                    out
+                }
+            },
             Transform::Cast { from, to } => {
-                let mut out = vec![0u8; usize::try_from(c.out_len).unwrap_or(0)];
+                let mut out = pool.take(usize::try_from(c.out_len).unwrap_or(0));
                 let stats: CastStats = cast(from, to, &input, &mut out)
                     .map_err(|e| Error::Internal(format!("tensor '{}': {e}", c.tensor.name)))?;
                 if stats.overflowed > 0 {
@@ -1240,6 +1254,7 @@ fn write_chunks_in_order(
             }
             h.update(bytes.as_slice());
             pos = off + bytes.len() as u64;
+            pool.give(bytes);
         }
         if !all_written.load(Ordering::Acquire) {
             return Err(Error::Cancelled);
@@ -1330,6 +1345,8 @@ fn write_chunks_in_order(
                         // A closed channel means the hasher failed; its error
                         // is reported below.
                         let _ = htx.send((c.out_offset, bytes));
+                    } else {
+                        pool.give(bytes);
                     }
                     let finished = ctx
                         .remaining
@@ -1369,6 +1386,48 @@ fn write_chunks_in_order(
         result?;
         digest.transpose()
     })
+}
+
+/// Byte buffers kept for reuse, at most `cap` of them.
+struct BufPool {
+    bufs: Mutex<Vec<Vec<u8>>>,
+    cap: usize,
+}
+
+impl BufPool {
+    fn new(cap: usize) -> Self {
+        BufPool {
+            bufs: Mutex::new(Vec::new()),
+            cap,
+        }
+    }
+
+    /// A buffer of `len` bytes, reusing a returned one when there is one.
+    /// Its contents are whatever the last user left (only the part beyond
+    /// the old length is zeroed): callers overwrite all of it.
+    fn take(&self, len: usize) -> Vec<u8> {
+        let mut v = self
+            .bufs
+            .lock()
+            .ok()
+            .and_then(|mut b| b.pop())
+            .unwrap_or_default();
+        v.truncate(len);
+        v.resize(len, 0);
+        v
+    }
+
+    /// Returns a buffer for reuse (dropped when the pool is full).
+    fn give(&self, v: Vec<u8>) {
+        if v.capacity() == 0 {
+            return;
+        }
+        if let Ok(mut b) = self.bufs.lock() {
+            if b.len() < self.cap {
+                b.push(v);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
