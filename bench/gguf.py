@@ -62,11 +62,16 @@ def main():
         run([a.bin, "fake", a.config, model, "--dtype", "bf16", "--seed", "1", "-q"])
         for f in ["tokenizer.json", "tokenizer_config.json"]:
             shutil.copy(os.path.join(os.path.dirname(a.config), f), model)
-    # Warm the page cache: every tool reads the same cached input.
-    for f in os.listdir(model):
-        with open(os.path.join(model, f), "rb") as fh:
-            while fh.read(1 << 24):
-                pass
+    # Warm the page cache: every tool reads the same cached input. This VM
+    # reclaims cold page cache in the background (DAMON), so it is warmed
+    # again before every timed F16 run.
+    def warm():
+        for f in os.listdir(model):
+            with open(os.path.join(model, f), "rb") as fh:
+                while fh.read(1 << 24):
+                    pass
+
+    warm()
     src_bytes = sum(os.path.getsize(os.path.join(model, f)) for f in os.listdir(model) if f.endswith(".safetensors"))
     res = {"model_bytes": src_bytes}
     conv = [a.torch_python, os.path.join(os.path.dirname(__file__), "convert_hf_to_gguf_wrapper.py"), a.llama_src]
@@ -84,7 +89,7 @@ def main():
     # touch of freed memory costs a lot of kernel time), so both tools run
     # REPS times, taking turns, each run after a `sync` (no dirty pages of
     # the previous run left to throttle it); medians are compared.
-    reps = int(os.environ.get("REPS", "3"))
+    reps = int(os.environ.get("REPS", "5"))
     f16_cmds = {
         "modelconv f16 --no-sync": ([a.bin, "convert", model, o("mc.f16.gguf"), "--quant", "f16", "--no-sync", "-q", "--overwrite"], o("mc.f16.gguf")),
         "convert_hf_to_gguf f16": (conv + [model, "--outtype", "f16", "--outfile", o("py.f16.gguf")], o("py.f16.gguf")),
@@ -95,6 +100,7 @@ def main():
             if os.path.exists(out):
                 os.remove(out)
             subprocess.run(["sync"], check=True)
+            warm()
             t, rss = measure(cmd, a.scratch, a.rss_tool, name)
             f16_runs[name].append((t, rss))
             print(f"  {name:<26} {t:8.2f} s  peak RSS {rss / 2**20:8.1f} MiB", flush=True)

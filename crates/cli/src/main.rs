@@ -98,7 +98,31 @@ pub fn emit(text: &str) {
         .and_then(|()| stdout.flush());
 }
 
+/// Makes glibc keep freed memory for reuse.
+///
+/// By default glibc hands every freed block above a few MiB back to the
+/// kernel, so each chunk buffer of a conversion is a fresh mapping that the
+/// kernel zeroes and maps page by page: a 2.2 GB bf16 → f16 conversion took
+/// 300 000 page faults and more system time than the cast itself, and a
+/// Parquet write spent a third of its time there. With blocks up to 256 MiB
+/// served from the heap and up to 512 MiB of free heap kept, the buffers
+/// are reused (peak RSS is unchanged: it is what the conversion holds at once).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_freed_memory() {
+    // SAFETY: `mallopt` only sets allocator parameters; it is called once,
+    // first thing in `main`, before any other thread exists.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 512 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_memory() {}
+
 fn main() -> ExitCode {
+    keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Convert(args) => convert::run(*args),

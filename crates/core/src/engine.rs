@@ -1188,7 +1188,7 @@ fn write_chunks_in_order(
     // saves the kernel from zeroing and mapping fresh pages for every chunk
     // (a bf16 -> f16 conversion of 2.2 GB spent more time in page faults
     // than in the cast).
-    let pool = BufPool::new(2 * window + 4);
+    let pool = BufPool::new(window + 4);
 
     let produce = |ci: usize| -> Produced {
         let c = chunks
