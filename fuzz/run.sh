@@ -29,6 +29,15 @@ seed pickle_vm $ROOT/tests/bad_data/pickle/*.pkl
 seed torch_zip $ROOT/tests/bad_data/pickle/*.pt $ROOT/tests/data/torch/*.pt
 seed numpy $ROOT/tests/bad_data/numpy/*.npy
 seed parquet_metadata $ROOT/tests/bad_data/parquet/*.parquet
+# Valid files of the chunked schema (typed columns, the page decoder's path),
+# written by a modelconv build if there is one.
+MC="$(ls $ROOT/target/release/modelconv $ROOT/target/debug/modelconv 2>/dev/null | head -1)"
+if [ -n "$MC" ]; then
+  for d in f32 f16 bf16; do
+    [ -f "corpus/parquet_metadata/tiny-bert-$d.parquet" ] ||
+      "$MC" convert $ROOT/tests/data/tiny-bert "corpus/parquet_metadata/tiny-bert-$d.parquet" --dtype $d --quiet
+  done
+fi
 seed gguf $ROOT/tests/bad_data/gguf/*.gguf $ROOT/crates/gguf/tests/data/files/*.gguf
 cargo +nightly fuzz build -O >/dev/null 2>&1 || { echo "cargo fuzz build failed"; exit 1; }
 for t in "${TARGETS[@]}"; do
