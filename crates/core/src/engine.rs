@@ -1388,10 +1388,13 @@ fn write_chunks_in_order(
     })
 }
 
-/// Byte buffers kept for reuse, at most `cap` of them.
+/// Byte buffers kept for reuse, at most `cap` of them. Buffers are only
+/// kept once someone has taken one: when every source hands over buffers of
+/// its own, keeping them would only add to the peak memory.
 struct BufPool {
     bufs: Mutex<Vec<Vec<u8>>>,
     cap: usize,
+    used: std::sync::atomic::AtomicBool,
 }
 
 impl BufPool {
@@ -1399,6 +1402,7 @@ impl BufPool {
         BufPool {
             bufs: Mutex::new(Vec::new()),
             cap,
+            used: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -1406,6 +1410,7 @@ impl BufPool {
     /// Its contents are whatever the last user left (only the part beyond
     /// the old length is zeroed): callers overwrite all of it.
     fn take(&self, len: usize) -> Vec<u8> {
+        self.used.store(true, Ordering::Relaxed);
         let mut v = self
             .bufs
             .lock()
@@ -1419,7 +1424,7 @@ impl BufPool {
 
     /// Returns a buffer for reuse (dropped when the pool is full).
     fn give(&self, v: Vec<u8>) {
-        if v.capacity() == 0 {
+        if v.capacity() == 0 || !self.used.load(Ordering::Relaxed) {
             return;
         }
         if let Ok(mut b) = self.bufs.lock() {
