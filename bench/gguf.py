@@ -93,6 +93,10 @@ def main():
     f16_cmds = {
         "modelconv f16 --no-sync": ([a.bin, "convert", model, o("mc.f16.gguf"), "--quant", "f16", "--no-sync", "-q", "--overwrite"], o("mc.f16.gguf")),
         "convert_hf_to_gguf f16": (conv + [model, "--outtype", "f16", "--outfile", o("py.f16.gguf")], o("py.f16.gguf")),
+        # Context, not a target: the floor this VM's page cache sets for
+        # writing 2.2 GB, measured in the same rounds (cp of the F16 file
+        # the Python run just wrote, from the page cache, no flush).
+        "cp of the F16 output (no flush)": (["cp", "--reflink=never", o("py.f16.gguf"), o("floor.gguf")], o("floor.gguf")),
     }
     f16_runs = {name: [] for name in f16_cmds}
     for _ in range(reps):
@@ -114,7 +118,11 @@ def main():
         }
         print(f"{name:<28} median {res[name]['seconds']:8.2f} s of {reps}  peak RSS {res[name]['peak_rss_mb']:8.1f} MiB", flush=True)
     t_mc, t_py = res["modelconv f16 --no-sync"]["seconds"], res["convert_hf_to_gguf f16"]["seconds"]
+    t_floor = res["cp of the F16 output (no flush)"]["seconds"]
+    print(f"  page-cache floor: python / cp = {t_py / t_floor:.1f}x is the best ratio any converter could show here; "
+          f"modelconv = {t_mc / t_floor:.2f} x cp", flush=True)
     os.remove(o("mc.f16.gguf"))
+    os.remove(o("floor.gguf"))
     # 2. End to end with fsync vs cp + sync of the same bytes.
     t_sync = timed("modelconv f16 (fsync)", [a.bin, "convert", model, o("mc.f16.gguf"), "--quant", "f16", "-q", "--overwrite"], o("mc.f16.gguf"))
     t_cp = timed("cp + sync", ["sh", "-c", f"cp --reflink=never {o('mc.f16.gguf')} {o('cp.gguf')} && sync {o('cp.gguf')}"])
@@ -137,6 +145,8 @@ def main():
     f16_mb = src_bytes / 1e6
     res["ratios"] = {
         "python_over_modelconv_f16_nosync": round(t_py / t_mc, 2),
+        "context_python_over_cp_f16_nosync": round(t_py / t_floor, 2),
+        "context_modelconv_over_cp_f16_nosync": round(t_mc / t_floor, 2),
         "modelconv_fsync_over_cp_sync": round(t_sync / t_cp, 2),
         "python_rss_over_modelconv_rss": round(res["convert_hf_to_gguf f16"]["peak_rss_mb"] / res["modelconv f16 --no-sync"]["peak_rss_mb"], 2),
         "two_step_over_one_step_q4km": round((t_py + t_lq) / t_mcq, 2),
