@@ -81,7 +81,7 @@ pub(crate) fn decode_typed_group(
     let claimed = usize::try_from(chunk.uncompressed_size()).unwrap_or(0) / phys * out_size;
     let _ = out.try_reserve_exact(claimed.min(1 << 31));
     while let Some(page) = pages.get_next_page().ok()? {
-        let (buf, num_levels, encoding, rep, def, values) = match &page {
+        let (num_levels, encoding, rep, def, values) = match &page {
             Page::DataPage {
                 buf,
                 num_values,
@@ -100,7 +100,7 @@ pub(crate) fn decode_typed_group(
                 } else {
                     (&[][..], rest)
                 };
-                (buf, *num_values, *encoding, rep, def, values)
+                (*num_values, *encoding, rep, def, values)
             }
             Page::DataPageV2 {
                 buf,
@@ -115,11 +115,10 @@ pub(crate) fn decode_typed_group(
                 let rep = buf.get(..r)?;
                 let def = buf.get(r..r.checked_add(d)?)?;
                 let values = buf.get(r + d..)?;
-                (buf, *num_values, *encoding, rep, def, values)
+                (*num_values, *encoding, rep, def, values)
             }
             Page::DictionaryPage { .. } => return None,
         };
-        let _ = buf;
         let num_levels = usize::try_from(num_levels).ok()?;
         let first_value = walk.values;
         walk.page(
