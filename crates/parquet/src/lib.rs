@@ -3,7 +3,9 @@
 //! - [`schema`]: the V1 and V2 schemas of the seeds and the chunked, typed,
 //!   lossless default (BYTE_STREAM_SPLIT + zstd);
 //! - [`writer`]: streamed writing through the engine (a `StreamWriter`);
-//! - [`reader`]: reading any of the three, tensor data decoded on demand;
+//! - [`reader`]: reading any of the three, tensor data decoded on demand
+//!   (typed data columns by `pages`, a page decoder of our own; the rest
+//!   by arrow-rs);
 //! - [`quant`]: int8/uint8 tensors with scale/zero-point companions (V2);
 //! - [`layout`]: the seeds' `weights.parquet` + `metadata.json` +
 //!   `tokenizer/` directory, and its reverse.
