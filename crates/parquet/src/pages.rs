@@ -166,6 +166,22 @@ fn prefixed(buf: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((buf.get(4..end)?, buf.get(end..)?))
 }
 
+/// Reads an unsigned LEB128 varint (Parquet's RLE headers, Thrift's
+/// compact integers) from the front of `buf`, advancing it; `None` when it
+/// runs past the end or past 64 bits.
+pub(crate) fn uleb128(buf: &mut &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&b, rest) = buf.split_first()?;
+        *buf = rest;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
 fn bit_width(max: i16) -> u32 {
     u16::try_from(max).map_or(0, |m| 16 - m.leading_zeros())
 }
@@ -273,26 +289,13 @@ impl<'a> Runs<'a> {
         }
     }
 
-    fn varint(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let (&b, rest) = self.data.split_first()?;
-            self.data = rest;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Some(v);
-            }
-        }
-        None
-    }
-
     /// The next (level, count), never past the page's level count.
     fn next(&mut self) -> Option<(u16, usize)> {
         if self.left == 0 || self.width > 16 {
             return None;
         }
         if self.packed_left == 0 {
-            let header = self.varint()?;
+            let header = uleb128(&mut self.data)?;
             if header & 1 == 1 {
                 let groups = usize::try_from(header >> 1).ok()?;
                 let bytes = groups.checked_mul(self.width as usize)?;

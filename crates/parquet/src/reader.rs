@@ -1017,15 +1017,11 @@ impl<'a> Thrift<'a> {
     }
 
     fn varint(&mut self) -> std::result::Result<u64, &'static str> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = self.byte()?;
-            v |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err("varint too long")
+        let mut rest = self.b.get(self.pos..).unwrap_or_default();
+        let before = rest.len();
+        let v = pages::uleb128(&mut rest).ok_or("truncated or overlong varint")?;
+        self.pos += before - rest.len();
+        Ok(v)
     }
 
     fn left(&self) -> u64 {

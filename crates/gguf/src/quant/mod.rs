@@ -524,17 +524,23 @@ impl TensorSource for QuantSource {
         // model).
         let step = (STEP_ELEMENTS / bs).max(1) * bs;
         let mut out = Vec::with_capacity((b1 - b0) * ts);
-        let mut f = vec![0u8; step * 4];
         let mut vals = vec![0f32; step];
         let (start, end) = (b0 * bs * es, b1 * bs * es);
         for at in (start..end).step_by(step * es) {
             let part = self.inner.read(at..(at + step * es).min(end))?;
-            let n = part.len() / es;
-            let (f, vals) = (&mut f[..n * 4], &mut vals[..n]);
-            modelconv_core::cast::cast(self.dtype, DType::F32, &part, f)
-                .map_err(|e| Error::Internal(e.to_string()))?;
-            for (v, c) in vals.iter_mut().zip(f.chunks_exact(4)) {
-                *v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            let vals = &mut vals[..part.len() / es];
+            // Cast straight into the f32 buffer; `cast` writes
+            // little-endian bytes.
+            modelconv_core::cast::cast(
+                self.dtype,
+                DType::F32,
+                &part,
+                bytemuck::cast_slice_mut(vals),
+            )
+            .map_err(|e| Error::Internal(e.to_string()))?;
+            #[cfg(target_endian = "big")]
+            for v in vals.iter_mut() {
+                *v = f32::from_le_bytes(v.to_ne_bytes());
             }
             out.extend_from_slice(&quantize(self.ggml_type, vals)?);
         }
