@@ -2,7 +2,8 @@
 //!
 //! - [`schema`]: the V1 and V2 schemas of the seeds and the chunked, typed,
 //!   lossless default (BYTE_STREAM_SPLIT + zstd);
-//! - [`writer`]: streamed writing through the engine (a `StreamWriter`);
+//! - [`writer`]: streamed writing through the engine (a `StreamWriter`;
+//!   typed data columns by `encode`, a column-chunk encoder of our own);
 //! - [`reader`]: reading any of the three, tensor data decoded on demand
 //!   (typed data columns by `pages`, a page decoder of our own; the rest
 //!   by arrow-rs);
@@ -12,6 +13,7 @@
 //!
 //! A separate crate because arrow/parquet are heavy to build.
 
+mod encode;
 pub mod layout;
 mod pages;
 pub mod quant;

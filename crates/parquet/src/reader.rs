@@ -56,28 +56,70 @@ struct Shared {
     /// read roughly in order, so a few entries make every row group of the
     /// chunked schema decode once instead of once per read.
     groups: Mutex<Vec<GroupEntry>>,
+    /// The buffer of the last evicted typed group, decompressed into again
+    /// by the next (its pages are already mapped: no page faults).
+    spare: Mutex<Option<Vec<u8>>>,
 }
 
-/// Each row's bytes, as zero-copy slices of the decoded Arrow buffers.
-type GroupRows = Arc<Vec<Option<Buffer>>>;
-type GroupEntry = ((usize, usize), GroupRows);
+/// The rows of one decoded (row group, column).
+#[derive(Debug)]
+enum GroupRows {
+    /// A typed column decoded by [`pages`]: values interleaved on demand.
+    Typed(pages::TypedGroup),
+    /// Decoded by arrow-rs: each row's bytes (`None` = null).
+    Arrow(Vec<Option<Buffer>>),
+}
+
+impl GroupRows {
+    /// Byte length of row `i` (`Some(None)`: null), `None` if there is no row `i`.
+    fn row_len(&self, i: usize) -> Option<Option<usize>> {
+        match self {
+            GroupRows::Typed(g) => g.row_len(i),
+            GroupRows::Arrow(rows) => rows.get(i).map(|r| r.as_ref().map(Buffer::len)),
+        }
+    }
+
+    /// Appends bytes `range` of row `i` to `dst`.
+    fn copy(&self, i: usize, range: Range<usize>, dst: &mut Vec<u8>) -> Option<()> {
+        match self {
+            GroupRows::Typed(g) => g.copy(i, range, dst),
+            GroupRows::Arrow(rows) => {
+                dst.extend_from_slice(rows.get(i)?.as_ref()?.as_slice().get(range)?);
+                Some(())
+            }
+        }
+    }
+}
+
+type GroupEntry = ((usize, usize), Arc<GroupRows>);
 
 /// Decoded row groups kept per file.
 const GROUP_CACHE: usize = 2;
 
 impl Shared {
-    /// The bytes of every row of row group `g` in root column `column`.
-    fn group(&self, g: usize, column: usize, esz: usize) -> Result<GroupRows> {
+    fn new(path: PathBuf, meta: ArrowReaderMetadata, group_starts: Vec<u64>) -> Self {
+        Shared {
+            path,
+            meta,
+            group_starts,
+            groups: Mutex::new(Vec::new()),
+            spare: Mutex::new(None),
+        }
+    }
+
+    /// The rows of row group `g` in root column `column`.
+    fn group(&self, g: usize, column: usize, esz: usize) -> Result<Arc<GroupRows>> {
         decode_guard(&self.path, || self.group_inner(g, column, esz))
     }
 
-    fn group_inner(&self, g: usize, column: usize, esz: usize) -> Result<GroupRows> {
+    fn group_inner(&self, g: usize, column: usize, esz: usize) -> Result<Arc<GroupRows>> {
         if let Ok(cache) = self.groups.lock() {
             if let Some((_, rows)) = cache.iter().find(|(k, _)| *k == (g, column)) {
                 return Ok(Arc::clone(rows));
             }
         }
         let file = File::open(&self.path).at(&self.path)?;
+        let reuse = self.spare.lock().ok().and_then(|mut s| s.take());
         let rows = match pages::decode_typed_group(
             &file,
             self.meta.metadata(),
@@ -85,15 +127,21 @@ impl Shared {
             g,
             column,
             esz,
+            reuse,
         ) {
-            Some(rows) => rows,
-            None => self.group_arrow(file, g, column, esz)?,
+            Some(rows) => GroupRows::Typed(rows),
+            None => GroupRows::Arrow(self.group_arrow(file, g, column, esz)?),
         };
         let rows = Arc::new(rows);
         if let Ok(mut cache) = self.groups.lock() {
             if !cache.iter().any(|(k, _)| *k == (g, column)) {
                 if cache.len() >= GROUP_CACHE {
-                    cache.remove(0);
+                    let (_, old) = cache.remove(0);
+                    if let Ok(GroupRows::Typed(old)) = Arc::try_unwrap(old) {
+                        if let Ok(mut spare) = self.spare.lock() {
+                            *spare = Some(old.into_buffer());
+                        }
+                    }
                 }
                 cache.push(((g, column), Arc::clone(&rows)));
             }
@@ -129,8 +177,9 @@ impl Shared {
         Ok(rows)
     }
 
-    /// The bytes of global row `row` in `column`, through the row-group cache.
-    fn row(&self, row: u64, column: usize, esz: usize) -> Result<Option<Buffer>> {
+    /// The decoded row group holding global row `row` of `column`, and the
+    /// row's index in it.
+    fn row(&self, row: u64, column: usize, esz: usize) -> Result<(Arc<GroupRows>, usize)> {
         let g = self
             .group_starts
             .partition_point(|&s| s <= row)
@@ -138,13 +187,14 @@ impl Shared {
         let rows = self.group(g, column, esz)?;
         let start = self.group_starts.get(g).copied().unwrap_or(0);
         let i = usize::try_from(row.saturating_sub(start)).unwrap_or(usize::MAX);
-        rows.get(i).cloned().ok_or_else(|| {
-            bad(
+        if rows.row_len(i).is_none() {
+            return Err(bad(
                 &self.path,
                 InvalidKind::Truncated,
                 format!("row {row} is missing"),
-            )
-        })
+            ));
+        }
+        Ok((rows, i))
     }
 
     /// Decodes global rows `rows` (ascending) of root column `column`.
@@ -272,10 +322,17 @@ impl TensorSource for ChunkedSource {
             Error::Internal(format!("tensor '{}': read past its rows", self.name))
         })?;
         // One copy: the requested part of each row, straight from the
-        // decoded buffers.
-        let mut bytes = Vec::with_capacity(range.end - range.start);
+        // decoded pages.
+        let mut bytes = Vec::new();
+        bytes
+            .try_reserve_exact(range.end - range.start)
+            .map_err(|_| Error::Internal(format!("tensor '{}': out of memory", self.name)))?;
         for (k, &r) in rows.iter().enumerate() {
-            let row = self.shared.row(r, self.column, self.esz)?.ok_or_else(|| {
+            let (group, i) = self.shared.row(r, self.column, self.esz)?;
+            let chunk = first + k;
+            let row_start = chunk * self.chunk_bytes;
+            let expect = self.chunk_bytes.min(self.len - row_start);
+            let len = group.row_len(i).flatten().ok_or_else(|| {
                 bad(
                     &self.shared.path,
                     InvalidKind::MissingStorage,
@@ -283,26 +340,19 @@ impl TensorSource for ChunkedSource {
                 )
                 .with_tensor(&self.name)
             })?;
-            let chunk = first + k;
-            let row_start = chunk * self.chunk_bytes;
-            let expect = self.chunk_bytes.min(self.len - row_start);
-            if row.len() != expect {
+            if len != expect {
                 return Err(bad(
                     &self.shared.path,
                     InvalidKind::SizeMismatch,
-                    format!(
-                        "chunk {chunk} holds {} bytes, the shape needs {expect}",
-                        row.len()
-                    ),
+                    format!("chunk {chunk} holds {len} bytes, the shape needs {expect}"),
                 )
                 .with_tensor(&self.name));
             }
             let a = range.start.max(row_start) - row_start;
-            let b = range.end.min(row_start + row.len()) - row_start;
-            let part = row.as_slice().get(a..b).ok_or_else(|| {
+            let b = range.end.min(row_start + len) - row_start;
+            group.copy(i, a..b, &mut bytes).ok_or_else(|| {
                 Error::Internal(format!("parquet read {range:?} outside the decoded rows"))
             })?;
-            bytes.extend_from_slice(part);
         }
         Ok(Cow::Owned(bytes))
     }
@@ -509,12 +559,7 @@ fn read_file_inner(path: &Path) -> Result<ParquetWeights> {
         group_starts.push(acc);
         acc += rg.num_rows() as u64;
     }
-    let shared = Arc::new(Shared {
-        path: path.to_path_buf(),
-        meta: meta.clone(),
-        group_starts,
-        groups: Mutex::new(Vec::new()),
-    });
+    let shared = Arc::new(Shared::new(path.to_path_buf(), meta.clone(), group_starts));
 
     // Metadata columns only.
     let mut wanted: Vec<&str> = vec!["layer_name", "shape", "dtype", "num_params"];
@@ -886,24 +931,33 @@ fn check_pages(path: &Path, file: &File, meta: &ArrowReaderMetadata) -> Result<(
                 continue; // refused earlier with a clearer message
             };
             // Page by page: read a window at the header, parse it, jump
-            // over the page. Memory stays at one window per check.
+            // over the page. Headers are small, so the window starts at
+            // 4 KiB and grows (up to 1 MiB) only when a header does not fit:
+            // the check reads headers, not the pages between them.
             const WINDOW: u64 = 1 << 20;
             let end = start.saturating_add(len);
             let mut at = start;
             let mut window = Vec::new();
             while at < end {
-                let n = (end - at).min(WINDOW) as usize;
-                window.resize(n, 0);
-                file.read_exact_at(&mut window, at).at(path)?;
-                let mut t = Thrift::new(&window);
-                t.skip_struct(0).map_err(|why| {
-                    bad(
-                        path,
-                        InvalidKind::MalformedArchive,
-                        format!("column {}: bad page header ({why})", c.column_path()),
-                    )
-                    .at_offset(at)
-                })?;
+                let mut want = 4096u64;
+                let t = loop {
+                    let n = (end - at).min(want).min(WINDOW) as usize;
+                    window.resize(n, 0);
+                    file.read_exact_at(&mut window, at).at(path)?;
+                    let mut t = Thrift::new(&window);
+                    match t.skip_struct(0) {
+                        Ok(()) => break t,
+                        Err(_) if n < (end - at).min(WINDOW) as usize => want *= 16,
+                        Err(why) => {
+                            return Err(bad(
+                                path,
+                                InvalidKind::MalformedArchive,
+                                format!("column {}: bad page header ({why})", c.column_path()),
+                            )
+                            .at_offset(at))
+                        }
+                    }
+                };
                 let size = t
                     .page_size
                     .and_then(|s| u64::try_from(s).ok())
@@ -1251,9 +1305,11 @@ mod tests {
     }
 
     /// The page decoder gives the same rows as arrow-rs for every typed
-    /// column, page version and encoding, with rows spanning pages.
+    /// column, page version, encoding and codec, with rows spanning pages,
+    /// whole rows and parts of rows cut inside values.
     #[test]
     fn page_decoder_matches_arrow() {
+        use parquet::basic::{Compression, ZstdLevel};
         let dir = tempfile::tempdir().unwrap();
         let lens = lengths();
         let cols = [DType::F32, DType::F16, DType::F64];
@@ -1268,63 +1324,90 @@ mod tests {
             })
             .collect();
         let schema = Arc::new(arrow_schema::Schema::new(fields));
+        let codecs = [
+            Compression::UNCOMPRESSED,
+            Compression::ZSTD(ZstdLevel::try_new(3).unwrap()),
+            Compression::SNAPPY,
+            Compression::LZ4_RAW,
+        ];
         for version in [WriterVersion::PARQUET_1_0, WriterVersion::PARQUET_2_0] {
             for enc in [Encoding::PLAIN, Encoding::BYTE_STREAM_SPLIT] {
-                let path = dir.path().join(format!("t-{version:?}-{enc}.parquet"));
-                let mut b = WriterProperties::builder()
-                    .set_writer_version(version)
-                    .set_dictionary_enabled(false)
-                    .set_data_page_size_limit(4096)
-                    .set_write_batch_size(97)
-                    .set_max_row_group_row_count(Some(20));
-                for &d in &cols {
-                    b = b.set_column_encoding(
-                        ColumnPath::new(vec![format!("c_{d}"), "list".into(), "element".into()]),
-                        enc,
-                    );
-                }
-                let file = File::create(&path).unwrap();
-                let mut w = ArrowWriter::try_new(file, schema.clone(), Some(b.build())).unwrap();
-                let arrays = cols
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &d)| list(d, &lens, i as u32 + 1))
-                    .collect();
-                w.write(&RecordBatch::try_new(schema.clone(), arrays).unwrap())
-                    .unwrap();
-                w.close().unwrap();
+                for codec in codecs {
+                    let what = format!("{version:?} {enc} {codec}");
+                    let path = dir.path().join("t.parquet");
+                    let mut b = WriterProperties::builder()
+                        .set_writer_version(version)
+                        .set_compression(codec)
+                        .set_dictionary_enabled(false)
+                        .set_data_page_size_limit(4096)
+                        .set_write_batch_size(97)
+                        .set_max_row_group_row_count(Some(20));
+                    for &d in &cols {
+                        b = b.set_column_encoding(
+                            ColumnPath::new(vec![
+                                format!("c_{d}"),
+                                "list".into(),
+                                "element".into(),
+                            ]),
+                            enc,
+                        );
+                    }
+                    let file = File::create(&path).unwrap();
+                    let mut w =
+                        ArrowWriter::try_new(file, schema.clone(), Some(b.build())).unwrap();
+                    let arrays = cols
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &d)| list(d, &lens, i as u32 + 1))
+                        .collect();
+                    w.write(&RecordBatch::try_new(schema.clone(), arrays).unwrap())
+                        .unwrap();
+                    w.close().unwrap();
 
-                let file = File::open(&path).unwrap();
-                let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).unwrap();
-                let shared = Shared {
-                    path: path.clone(),
-                    meta: meta.clone(),
-                    group_starts: Vec::new(),
-                    groups: Mutex::new(Vec::new()),
-                };
-                let groups = meta.metadata().num_row_groups();
-                assert!(groups >= 3, "{groups} row groups");
-                for (c, &d) in cols.iter().enumerate() {
-                    for g in 0..groups {
-                        let esz = d.size();
-                        let fast = pages::decode_typed_group(
-                            &file,
-                            meta.metadata(),
-                            meta.parquet_schema(),
-                            g,
-                            c,
-                            esz,
-                        )
-                        .unwrap_or_else(|| panic!("{version:?} {enc} {d} group {g}: not handled"));
-                        let slow = shared
-                            .group_arrow(File::open(&path).unwrap(), g, c, esz)
-                            .unwrap();
-                        let view = |r: &[Option<Buffer>]| {
-                            r.iter()
-                                .map(|b| b.as_ref().map(|b| b.as_slice().to_vec()))
-                                .collect::<Vec<_>>()
-                        };
-                        assert_eq!(view(&fast), view(&slow), "{version:?} {enc} {d} group {g}");
+                    let file = File::open(&path).unwrap();
+                    let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).unwrap();
+                    let shared = Shared::new(path.clone(), meta.clone(), Vec::new());
+                    let groups = meta.metadata().num_row_groups();
+                    assert!(groups >= 3, "{groups} row groups");
+                    let mut reuse = None;
+                    for (c, &d) in cols.iter().enumerate() {
+                        for g in 0..groups {
+                            let esz = d.size();
+                            let fast = pages::decode_typed_group(
+                                &file,
+                                meta.metadata(),
+                                meta.parquet_schema(),
+                                g,
+                                c,
+                                esz,
+                                reuse.take(),
+                            )
+                            .unwrap_or_else(|| panic!("{what} {d} group {g}: not handled"));
+                            let slow = shared
+                                .group_arrow(File::open(&path).unwrap(), g, c, esz)
+                                .unwrap();
+                            assert_eq!(fast.len(), slow.len(), "{what} {d} group {g}");
+                            for (i, want) in slow.iter().enumerate() {
+                                let want = want.as_ref().map(|b| b.as_slice());
+                                assert_eq!(
+                                    fast.row_len(i),
+                                    Some(want.map(<[u8]>::len)),
+                                    "{what} {d} group {g} row {i}"
+                                );
+                                let Some(want) = want else { continue };
+                                let mut got = vec![7u8];
+                                fast.copy(i, 0..want.len(), &mut got).unwrap();
+                                assert_eq!(&got[1..], want, "{what} {d} group {g} row {i}");
+                                if want.len() >= 3 {
+                                    let part = 1..want.len() - 1;
+                                    let mut got = Vec::new();
+                                    fast.copy(i, part.clone(), &mut got).unwrap();
+                                    assert_eq!(got, want[part], "{what} {d} group {g} row {i}");
+                                }
+                                assert!(fast.copy(i, 0..want.len() + 1, &mut got).is_none());
+                            }
+                            reuse = Some(fast.into_buffer());
+                        }
                     }
                 }
             }

@@ -116,9 +116,9 @@ pub const TYPED: [(&str, DType); 4] = [
 
 /// Arrow element type of a typed column. 16-bit floats are stored as
 /// their bit patterns in `uint16` (Parquet INT32 with an INT(16, false)
-/// annotation): arrow-rs encodes that on its fast primitive path, while
-/// Float16 / fixed_size_binary(2) (FIXED_LEN_BYTE_ARRAY) go value by value
-/// and were 4× slower with 3× the memory. Readers view the values as
+/// annotation), a type every Parquet reader knows; arrow-rs also wrote
+/// Float16 / fixed_size_binary(2) value by value, 4× slower (the typed
+/// columns are now encoded by `encode`). Readers view the values as
 /// float16 / bfloat16 (`.view(np.float16)`). Files of modelconv 0.1's first
 /// releases (Float16 and fixed_size_binary(2) columns) are still read.
 pub fn element_type(d: DType) -> DataType {

@@ -1,29 +1,31 @@
 //! Writing weights to Parquet, streamed: rows are built from bounded chunks
-//! of each tensor and handed to arrow-rs's `ArrowWriter`, which encodes and
-//! compresses row groups as they fill up. Memory stays around one batch
-//! plus one row group, except in V1/V2 where a row holds a whole tensor (as
-//! the seeds' format requires).
+//! of each tensor and written a row group at a time. In the chunked schema
+//! the typed data columns are encoded by [`crate::encode`] and the small
+//! columns by arrow-rs's column writers; V1/V2 go through arrow-rs's
+//! `ArrowWriter`. Memory stays around two row groups, except in V1/V2 where
+//! a row holds a whole tensor (as the seeds' format requires).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use arrow_array::builder::{Int32Builder, Int64Builder, ListBuilder, StringBuilder};
-use arrow_array::{
-    ArrayRef, BinaryArray, Float32Array, Float64Array, Int32Array, Int64Array, ListArray,
-    RecordBatch, StringArray, UInt16Array,
-};
+use arrow_array::{ArrayRef, BinaryArray, Int32Array, Int64Array, RecordBatch, StringArray};
 use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer};
 use modelconv_core::engine::{OutTensor, StreamOut, StreamStats, StreamWriter};
 use modelconv_core::error::{Error, Result};
 use modelconv_core::progress::Reporter;
 use modelconv_core::DType;
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowRowGroupWriterFactory};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as PqCompression, Encoding, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::ColumnDescPtr;
 use parquet::schema::types::ColumnPath;
 use sha2::{Digest, Sha256};
 
+use crate::encode::{encode_typed_column, Compressor, EncodedChunk};
 use crate::quant::{find_companions, Companions};
 use crate::schema::{arrow_schema, torch_name, typed_column, SchemaVersion, KEY_SCHEMA, TYPED};
 
@@ -97,7 +99,7 @@ impl Codec {
 /// Parquet output options. `ParquetOptions::default()`: schema chosen
 /// automatically (chunked, or V2 when the tensors carry int8 quantization),
 /// zstd level 3, rows of [`crate::schema::DEFAULT_CHUNK_ELEMENTS`]
-/// elements, row groups of about 8 MiB of values.
+/// elements, row groups of about 1 MiB of values.
 #[derive(Debug, Clone)]
 pub struct ParquetOptions {
     /// Schema; `None` = chunked, or V2 when int8/uint8 tensors come with
@@ -108,9 +110,10 @@ pub struct ParquetOptions {
     /// Elements per row (chunked schema).
     pub chunk_elements: usize,
     /// Row group size in bytes of values (before encoding), chunked schema.
-    /// Default 1 MiB: arrow-rs builds repetition/definition levels and
-    /// casts per row group, so small groups keep the writer near 64 MB of
-    /// RSS; a chunk row larger than that is a row group of its own.
+    /// Default 1 MiB: readers decode and cache whole row groups, and the
+    /// writer holds a few in flight, so small groups keep both small (4 MiB
+    /// groups were no faster); a chunk row larger than that is a row group
+    /// of its own.
     pub row_group_bytes: usize,
 }
 
@@ -211,6 +214,22 @@ impl ParquetFile {
                     b = b.set_column_encoding(p.clone(), Encoding::BYTE_STREAM_SPLIT);
                 }
                 v.push(ColumnPath::from("data"));
+                // The per-row columns are a few bytes a row: compressing
+                // them saves almost nothing, and a zstd context made for
+                // each of them in every row group cost 4% of the write.
+                for small in [
+                    vec!["layer_name".to_string()],
+                    vec!["shape".into(), "list".into(), "element".into()],
+                    vec!["dtype".into()],
+                    vec!["num_params".into()],
+                    vec!["chunk".into()],
+                    vec!["num_chunks".into()],
+                ] {
+                    b = b.set_column_compression(
+                        ColumnPath::new(small),
+                        PqCompression::UNCOMPRESSED,
+                    );
+                }
                 v
             }
             _ => vec![ColumnPath::from("data")],
@@ -272,7 +291,9 @@ impl ChunkRows {
         self.names.is_empty()
     }
 
-    fn take_batch(&mut self, schema: &arrow_schema::SchemaRef) -> Result<RecordBatch> {
+    /// The rows as a row group: arrays for the small columns, raw values
+    /// for the typed ones.
+    fn take_group(&mut self) -> Result<RowGroup> {
         let rows = std::mem::take(self);
         let mut shape = ListBuilder::new(Int64Builder::new()).with_field(Arc::new(
             arrow_schema::Field::new("element", arrow_schema::DataType::Int64, false),
@@ -281,61 +302,92 @@ impl ChunkRows {
             shape.values().append_slice(s);
             shape.append(true);
         }
-        let mut cols: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from(rows.names)),
-            Arc::new(shape.finish()),
-            Arc::new(StringArray::from(rows.dtypes)),
-            Arc::new(Int64Array::from(rows.num_params)),
-            Arc::new(Int32Array::from(rows.chunk)),
-            Arc::new(Int32Array::from(rows.num_chunks)),
-        ];
-        for ((_, dtype), (values, lens)) in TYPED.iter().zip(rows.typed) {
-            cols.push(list_array(*dtype, values, &lens)?);
-        }
         let (raw, lens) = rows.raw;
         let offsets = OffsetBuffer::<i32>::from_lengths(lens.iter().map(|l| l.unwrap_or(0)));
         let nulls = NullBuffer::from(lens.iter().map(Option::is_some).collect::<Vec<_>>());
-        cols.push(Arc::new(
-            BinaryArray::try_new(offsets, Buffer::from_vec(raw), Some(nulls)).map_err(pq_err)?,
-        ));
-        RecordBatch::try_new(Arc::clone(schema), cols).map_err(pq_err)
+        Ok(RowGroup {
+            small: vec![
+                Arc::new(StringArray::from(rows.names)),
+                Arc::new(shape.finish()),
+                Arc::new(StringArray::from(rows.dtypes)),
+                Arc::new(Int64Array::from(rows.num_params)),
+                Arc::new(Int32Array::from(rows.chunk)),
+                Arc::new(Int32Array::from(rows.num_chunks)),
+            ],
+            typed: rows.typed,
+            encoded: Vec::new(),
+            raw: Arc::new(
+                BinaryArray::try_new(offsets, Buffer::from_vec(raw), Some(nulls))
+                    .map_err(pq_err)?,
+            ),
+        })
     }
 }
 
-/// A nullable list column of typed values from raw little-endian bytes.
-fn list_array(dtype: DType, values: Vec<u8>, lens: &[Option<usize>]) -> Result<ArrayRef> {
-    let values: ArrayRef = match dtype {
-        DType::F32 => Arc::new(Float32Array::from(
-            values
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect::<Vec<_>>(),
-        )),
-        DType::F64 => Arc::new(Float64Array::from(
-            values
-                .chunks_exact(8)
-                .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
-                .collect::<Vec<_>>(),
-        )),
-        // F16 and BF16: the bit patterns (see `schema::element_type`).
-        _ => Arc::new(UInt16Array::from(
-            values
-                .chunks_exact(2)
-                .map(|b| u16::from_le_bytes([b[0], b[1]]))
-                .collect::<Vec<_>>(),
-        )),
-    };
-    let offsets = OffsetBuffer::<i32>::from_lengths(lens.iter().map(|l| l.unwrap_or(0)));
-    let nulls = NullBuffer::from(lens.iter().map(Option::is_some).collect::<Vec<_>>());
-    Ok(Arc::new(
-        ListArray::try_new(
-            crate::schema::item_field(dtype),
-            offsets,
-            values,
-            Some(nulls),
-        )
-        .map_err(pq_err)?,
-    ))
+/// One row group of the chunked schema on its way to the file.
+struct RowGroup {
+    /// `layer_name`, `shape`, `dtype`, `num_params`, `chunk`, `num_chunks`.
+    small: Vec<ArrayRef>,
+    /// Per typed column: values and per-row element counts.
+    typed: [(Vec<u8>, Vec<Option<usize>>); 4],
+    /// The `data` column.
+    raw: ArrayRef,
+    /// The typed columns once encoded (their raw values are then dropped).
+    encoded: Vec<EncodedChunk>,
+}
+
+impl RowGroup {
+    /// Encodes and compresses the typed columns, whose leaves are `descs`.
+    fn encode(&mut self, descs: &[ColumnDescPtr], compressor: &mut Compressor) -> Result<()> {
+        for ((desc, (_, dtype)), (values, rows)) in descs.iter().zip(&TYPED).zip(&mut self.typed) {
+            let chunk =
+                encode_typed_column(desc, *dtype, values, rows, compressor).map_err(pq_err)?;
+            *values = Vec::new();
+            self.encoded.push(chunk);
+        }
+        Ok(())
+    }
+
+    /// Appends the row group to the file: arrow-rs encodes the small
+    /// columns and `data`, [`encode_typed_column`] the typed ones.
+    fn write(
+        self,
+        file: &mut SerializedFileWriter<&mut StreamOut>,
+        factory: &ArrowRowGroupWriterFactory,
+        schema: &arrow_schema::SchemaRef,
+        index: usize,
+    ) -> Result<()> {
+        // One arrow-rs column writer per leaf, in leaf order.
+        let mut writers = factory
+            .create_column_writers(index)
+            .map_err(pq_err)?
+            .into_iter();
+        let too_few = || Error::Internal("parquet writer: schema and columns disagree".into());
+        let mut group = file.next_row_group().map_err(pq_err)?;
+        let n_small = self.small.len();
+        let mut encoded = self.encoded.into_iter();
+        for (i, field) in schema.fields().iter().enumerate() {
+            if (n_small..n_small + TYPED.len()).contains(&i) {
+                let chunk = encoded.next().ok_or_else(too_few)?;
+                group
+                    .append_column(&chunk.bytes, chunk.close)
+                    .map_err(pq_err)?;
+                writers.next(); // this leaf's arrow-rs writer is not used
+                continue;
+            }
+            let array = self.small.get(i).unwrap_or(&self.raw);
+            for l in compute_leaves(field, array).map_err(pq_err)? {
+                let mut w = writers.next().ok_or_else(too_few)?;
+                w.write(&l).map_err(pq_err)?;
+                w.close()
+                    .map_err(pq_err)?
+                    .append_to_row_group(&mut group)
+                    .map_err(pq_err)?;
+            }
+        }
+        group.close().map_err(pq_err)?;
+        Ok(())
+    }
 }
 
 impl StreamWriter for ParquetFile {
@@ -363,18 +415,52 @@ impl StreamWriter for ParquetFile {
 
     fn write(&self, out: &mut StreamOut, reporter: &dyn Reporter) -> Result<StreamStats> {
         let schema = arrow_schema(self.schema);
-        let mut writer = ArrowWriter::try_new(out, Arc::clone(&schema), Some(self.properties()?))
+        let writer = ArrowWriter::try_new(out, Arc::clone(&schema), Some(self.properties()?))
             .map_err(pq_err)?;
         let mut summary = ParquetSummary::default();
         let mut stats = StreamStats::default();
         let total: u64 = self.tensors.iter().map(|t| t.info.nbytes() as u64).sum();
         reporter.start("writing parquet", self.tensors.len() as u64, total);
-        match self.schema {
+        let meta = match self.schema {
             SchemaVersion::Chunked => {
-                self.write_chunked(&mut writer, &schema, &mut summary, &mut stats, reporter)?
+                // Row groups are written through the `SerializedFileWriter`
+                // under the `ArrowWriter`, which has already put the Arrow
+                // schema into the key-value metadata.
+                let (mut file, factory) = writer.into_serialized_writer().map_err(pq_err)?;
+                self.write_chunked(
+                    &mut file,
+                    &factory,
+                    &schema,
+                    &mut summary,
+                    &mut stats,
+                    reporter,
+                )?;
+                for kv in self.key_values(&summary)? {
+                    file.append_key_value_metadata(kv);
+                }
+                file.close().map_err(pq_err)?
             }
-            v => self.write_whole(&mut writer, &schema, v, &mut summary, &mut stats, reporter)?,
+            v => {
+                let mut writer = writer;
+                self.write_whole(&mut writer, &schema, v, &mut summary, &mut stats, reporter)?;
+                for kv in self.key_values(&summary)? {
+                    writer.append_key_value_metadata(kv);
+                }
+                writer.close().map_err(pq_err)?
+            }
+        };
+        summary.row_groups = meta.num_row_groups();
+        reporter.finish();
+        if let Ok(mut s) = self.summary.lock() {
+            *s = Some(summary);
         }
+        Ok(stats)
+    }
+}
+
+impl ParquetFile {
+    /// The key-value metadata of the finished file.
+    fn key_values(&self, summary: &ParquetSummary) -> Result<Vec<KeyValue>> {
         let mut kv = self.key_values.clone();
         kv.insert(KEY_SCHEMA.into(), self.schema.name().into());
         if self.schema == SchemaVersion::Chunked {
@@ -388,51 +474,67 @@ impl StreamWriter for ParquetFile {
             "modelconv.tensors".into(),
             serde_json::to_string(&summary.tensors).map_err(|e| Error::Internal(e.to_string()))?,
         );
-        for (k, v) in kv {
-            writer.append_key_value_metadata(KeyValue::new(k, v));
-        }
-        let meta = writer.close().map_err(pq_err)?;
-        summary.row_groups = meta.num_row_groups();
-        reporter.finish();
-        if let Ok(mut s) = self.summary.lock() {
-            *s = Some(summary);
-        }
-        Ok(stats)
+        Ok(kv.into_iter().map(|(k, v)| KeyValue::new(k, v)).collect())
     }
-}
 
-impl ParquetFile {
-    /// The chunked schema, as a two-stage pipeline: a producer thread reads,
-    /// casts and hashes chunks and builds record batches; this thread
-    /// encodes and compresses them. A channel of two batches bounds memory.
+    /// The chunked schema, as a three-stage pipeline: a producer thread
+    /// reads, casts and hashes chunks and gathers them into row groups; an
+    /// encoder thread encodes and compresses their typed columns; this
+    /// thread encodes the small columns and writes. Channels of one row
+    /// group each bound memory.
     fn write_chunked(
         &self,
-        writer: &mut ArrowWriter<&mut StreamOut>,
+        file: &mut SerializedFileWriter<&mut StreamOut>,
+        factory: &ArrowRowGroupWriterFactory,
         schema: &arrow_schema::SchemaRef,
         summary: &mut ParquetSummary,
         stats: &mut StreamStats,
         reporter: &dyn Reporter,
     ) -> Result<()> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<RecordBatch>(2);
+        let mut compressor = Compressor::new(self.options.codec).map_err(pq_err)?;
+        let descs = file.schema_descr().columns().to_vec();
+        // The leaves of the typed columns, in `TYPED` order.
+        let typed_descs = TYPED
+            .iter()
+            .map(|(name, _)| {
+                descs
+                    .iter()
+                    .find(|d| d.path().parts().first().map(String::as_str) == Some(*name))
+                    .cloned()
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| Error::Internal("parquet writer: typed columns missing".into()))?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<RowGroup>(1);
+        let (tx2, rx2) = std::sync::mpsc::sync_channel::<RowGroup>(1);
         std::thread::scope(|scope| {
-            let producer = scope.spawn(move || self.produce_chunked(schema, tx, reporter));
+            let producer = scope.spawn(move || self.produce_chunked(tx, reporter));
+            let encoder = scope.spawn(move || {
+                for mut group in rx.iter() {
+                    group.encode(&typed_descs, &mut compressor)?;
+                    if tx2.send(group).is_err() {
+                        break; // the writer stopped
+                    }
+                }
+                Ok::<(), Error>(())
+            });
             let mut write_result = Ok(());
-            for batch in rx.iter() {
-                write_result = writer
-                    .write(&batch)
-                    .and_then(|()| writer.flush())
-                    .map_err(pq_err);
+            for (index, group) in rx2.iter().enumerate() {
+                write_result = group.write(file, factory, schema, index);
                 if write_result.is_err() {
-                    break; // dropping `rx` stops the producer
+                    break; // dropping `rx2` stops the encoder, and so the producer
                 }
             }
-            drop(rx);
+            drop(rx2);
+            let encoded = encoder
+                .join()
+                .map_err(|_| Error::Internal("parquet encoder thread panicked".into()))?;
             let produced = producer
                 .join()
                 .map_err(|_| Error::Internal("parquet producer thread panicked".into()))?;
-            // A write error is the cause when both failed (the producer
-            // only sees the closed channel).
+            // The first stage to fail is the cause (the stages before it
+            // only see a closed channel).
             write_result?;
+            encoded?;
             let (tensors, rows, overflows) = produced?;
             summary.tensors.extend(tensors);
             summary.rows += rows;
@@ -442,19 +544,18 @@ impl ParquetFile {
     }
 
     /// The producer of [`Self::write_chunked`]: every tensor's chunks as
-    /// rows, one record batch per `row_group_bytes` of values.
+    /// rows, one row group per `row_group_bytes` of values.
     #[allow(clippy::type_complexity)]
     fn produce_chunked(
         &self,
-        schema: &arrow_schema::SchemaRef,
-        tx: std::sync::mpsc::SyncSender<RecordBatch>,
+        tx: std::sync::mpsc::SyncSender<RowGroup>,
         reporter: &dyn Reporter,
     ) -> Result<(Vec<TensorRecord>, u64, Vec<(String, u64)>)> {
         let mut rows = ChunkRows::default();
         let mut records = Vec::with_capacity(self.tensors.len());
         let mut overflows = Vec::new();
         let mut n_rows = 0u64;
-        let send = |b: RecordBatch| {
+        let send = |b: RowGroup| {
             tx.send(b)
                 .map_err(|_| Error::Internal("parquet writer stopped".into()))
         };
@@ -486,7 +587,7 @@ impl ParquetFile {
                 // values: bounded memory when writing, and readers decode
                 // (and cache) small groups.
                 if rows.bytes >= self.options.row_group_bytes {
-                    send(rows.take_batch(schema)?)?;
+                    send(rows.take_group()?)?;
                 }
             }
             if overflowed > 0 {
@@ -495,7 +596,7 @@ impl ParquetFile {
             records.push(record(t, hasher, None));
         }
         if !rows.is_empty() {
-            send(rows.take_batch(schema)?)?;
+            send(rows.take_group()?)?;
         }
         Ok((records, n_rows, overflows))
     }
