@@ -133,6 +133,10 @@ thread_local! {
         const { RefCell::new((Vec::new(), None)) };
 }
 
+/// The largest column chunk (uncompressed) decoded here: modelconv writes
+/// row groups of about 1 MiB of values (one 8 MiB row at most).
+const MAX_CHUNK: usize = 256 << 20;
+
 /// Decodes root column `root` of row group `group` if it is a one-level
 /// list of fixed-width values in a shape this module handles, with values
 /// handed out `out_size` bytes wide. `None` when the column is not in that
@@ -203,10 +207,16 @@ pub(crate) fn decode_typed_group(
         let raw = raw.get_mut(..len)?;
         file.read_exact_at(raw, start).ok()?;
 
+        // The footer's uncompressed size bounds what the pages may expand
+        // to (a page claiming more is refused, so a small page cannot
+        // decompress into gigabytes); chunks beyond MAX_CHUNK go to arrow-rs.
+        let claimed = usize::try_from(chunk.uncompressed_size()).ok()?;
+        if claimed > MAX_CHUNK {
+            return None;
+        }
         let mut data = reuse.unwrap_or_default();
         data.clear();
-        let claimed = usize::try_from(chunk.uncompressed_size()).unwrap_or(0);
-        data.try_reserve(claimed.min(1 << 31)).ok()?;
+        data.try_reserve(claimed).ok()?;
         let mut walk = RowWalk {
             rows: Vec::new(),
             values: 0,
@@ -220,6 +230,9 @@ pub(crate) fn decode_typed_group(
             let uncompressed = usize::try_from(header.uncompressed).ok()?;
             let (page, after) = body.split_at_checked(compressed)?;
             rest = after;
+            if data.len().checked_add(uncompressed)? > claimed {
+                return None;
+            }
             let at = data.len();
             // Levels and values, decompressed into `data`; the level
             // streams' and the values' places in it.
