@@ -37,6 +37,10 @@ if [ -n "$MC" ]; then
     [ -f "corpus/parquet_metadata/tiny-bert-$d.parquet" ] ||
       "$MC" convert $ROOT/tests/data/tiny-bert "corpus/parquet_metadata/tiny-bert-$d.parquet" --dtype $d --quiet
   done
+  for c in lz4 snappy none; do
+    [ -f "corpus/parquet_metadata/tiny-bert-$c.parquet" ] ||
+      "$MC" convert $ROOT/tests/data/tiny-bert "corpus/parquet_metadata/tiny-bert-$c.parquet" --compression $c --quiet
+  done
 fi
 seed gguf $ROOT/tests/bad_data/gguf/*.gguf $ROOT/crates/gguf/tests/data/files/*.gguf
 cargo +nightly fuzz build -O >/dev/null 2>&1 || { echo "cargo fuzz build failed"; exit 1; }
