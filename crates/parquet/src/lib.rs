@@ -19,6 +19,7 @@ mod pages;
 pub mod quant;
 pub mod reader;
 pub mod schema;
+mod thrift;
 pub mod writer;
 
 pub use schema::SchemaVersion;

@@ -31,6 +31,8 @@ use parquet::basic::{Compression, Repetition, Type as PhysicalType};
 use parquet::file::metadata::ParquetMetaData;
 use parquet::schema::types::SchemaDescriptor;
 
+use crate::thrift::{Thrift, Why};
+
 /// One row group's column chunk of a typed column, decompressed.
 #[derive(Debug)]
 pub(crate) struct TypedGroup {
@@ -124,6 +126,11 @@ impl TypedGroup {
         dst.truncate(base + keep);
         Some(())
     }
+
+    /// Gives back the decompression buffer for the next group.
+    pub(crate) fn into_buffer(self) -> Vec<u8> {
+        self.data
+    }
 }
 
 thread_local! {
@@ -197,6 +204,14 @@ pub(crate) fn decode_typed_group(
         return None;
     }
 
+    // The footer's uncompressed size bounds what the pages may expand
+    // to (a page claiming more is refused, so a small page cannot
+    // decompress into gigabytes); chunks beyond MAX_CHUNK go to arrow-rs.
+    let claimed = usize::try_from(chunk.uncompressed_size()).ok()?;
+    if claimed > MAX_CHUNK {
+        return None;
+    }
+
     SCRATCH.with(|scratch| {
         let mut scratch = scratch.try_borrow_mut().ok()?;
         let (raw, zstd) = &mut *scratch;
@@ -207,13 +222,6 @@ pub(crate) fn decode_typed_group(
         let raw = raw.get_mut(..len)?;
         file.read_exact_at(raw, start).ok()?;
 
-        // The footer's uncompressed size bounds what the pages may expand
-        // to (a page claiming more is refused, so a small page cannot
-        // decompress into gigabytes); chunks beyond MAX_CHUNK go to arrow-rs.
-        let claimed = usize::try_from(chunk.uncompressed_size()).ok()?;
-        if claimed > MAX_CHUNK {
-            return None;
-        }
         let mut data = reuse.unwrap_or_default();
         data.clear();
         data.try_reserve(claimed).ok()?;
@@ -327,13 +335,6 @@ pub(crate) fn decode_typed_group(
     })
 }
 
-impl TypedGroup {
-    /// Gives back the decompression buffer for the next group.
-    pub(crate) fn into_buffer(self) -> Vec<u8> {
-        self.data
-    }
-}
-
 /// Appends `page` decompressed (`size` bytes) to `data`.
 fn decompress(
     codec: Compression,
@@ -411,65 +412,65 @@ impl PageHeader {
     /// Parses a compact-protocol `PageHeader` at the front of `buf`;
     /// returns it and the bytes after it.
     fn parse(buf: &[u8]) -> Option<(PageHeader, &[u8])> {
-        let mut c = Compact {
-            b: buf,
-            steps: 4096,
-        };
+        let mut t = Thrift::new(buf);
         let (mut kind, mut uncompressed, mut compressed) = (None, None, None);
         let mut data = PageData::Other;
-        c.fields(|c, id, ty| {
+        t.fields(|t, id, ty| {
             match (id, ty) {
-                (1, 5) => kind = Some(c.i32()?),
-                (2, 5) => uncompressed = Some(c.i32()?),
-                (3, 5) => compressed = Some(c.i32()?),
+                (1, 5) => kind = Some(int(t)?),
+                (2, 5) => uncompressed = Some(int(t)?),
+                (3, 5) => compressed = Some(int(t)?),
                 (5, 12) => {
                     let (mut n, mut enc, mut d, mut r) = (None, None, None, None);
-                    c.fields(|c, id, ty| {
+                    t.fields(|t, id, ty| {
                         match (id, ty) {
-                            (1, 5) => n = Some(c.i32()?),
-                            (2, 5) => enc = Some(c.i32()?),
-                            (3, 5) => d = Some(c.i32()?),
-                            (4, 5) => r = Some(c.i32()?),
-                            _ => c.skip(ty, 1)?,
+                            (1, 5) => n = Some(int(t)?),
+                            (2, 5) => enc = Some(int(t)?),
+                            (3, 5) => d = Some(int(t)?),
+                            (4, 5) => r = Some(int(t)?),
+                            _ => t.skip(ty, 1)?,
                         }
-                        Some(())
+                        Ok(())
                     })?;
+                    let missing = "data page header without its counts";
                     data = PageData::V1 {
-                        num_values: n?,
-                        encoding: enc?,
-                        levels_rle: d? == ENCODING_RLE && r? == ENCODING_RLE,
+                        num_values: n.ok_or(missing)?,
+                        encoding: enc.ok_or(missing)?,
+                        levels_rle: d == Some(ENCODING_RLE) && r == Some(ENCODING_RLE),
                     };
                 }
                 (7, 12) => {
-                    c.skip(ty, 0)?;
+                    t.skip(ty, 0)?;
                     data = PageData::Dictionary;
                 }
                 (8, 12) => {
                     let (mut n, mut enc, mut d, mut r, mut z) = (None, None, None, None, true);
-                    c.fields(|c, id, ty| {
+                    t.fields(|t, id, ty| {
                         match (id, ty) {
-                            (1, 5) => n = Some(c.i32()?),
-                            (4, 5) => enc = Some(c.i32()?),
-                            (5, 5) => d = Some(c.i32()?),
-                            (6, 5) => r = Some(c.i32()?),
+                            (1, 5) => n = Some(int(t)?),
+                            (4, 5) => enc = Some(int(t)?),
+                            (5, 5) => d = Some(int(t)?),
+                            (6, 5) => r = Some(int(t)?),
                             (7, 1) => z = true,
                             (7, 2) => z = false,
-                            _ => c.skip(ty, 1)?,
+                            _ => t.skip(ty, 1)?,
                         }
-                        Some(())
+                        Ok(())
                     })?;
+                    let missing = "data page v2 header without its counts";
                     data = PageData::V2 {
-                        num_values: n?,
-                        encoding: enc?,
-                        def_len: d?,
-                        rep_len: r?,
+                        num_values: n.ok_or(missing)?,
+                        encoding: enc.ok_or(missing)?,
+                        def_len: d.ok_or(missing)?,
+                        rep_len: r.ok_or(missing)?,
                         is_compressed: z,
                     };
                 }
-                _ => c.skip(ty, 0)?,
+                _ => t.skip(ty, 0)?,
             }
-            Some(())
-        })?;
+            Ok(())
+        })
+        .ok()?;
         // Page types: 0 = data, 2 = dictionary, 3 = data v2.
         match (kind?, &data) {
             (0, PageData::V1 { .. }) | (3, PageData::V2 { .. }) | (2, PageData::Dictionary) => {}
@@ -481,84 +482,14 @@ impl PageHeader {
                 compressed: compressed?,
                 data,
             },
-            c.b,
+            buf.get(t.pos()..)?,
         ))
     }
 }
 
-/// A minimal reader of Thrift's compact protocol, for page headers: every
-/// value visited costs one step of a fixed budget.
-struct Compact<'a> {
-    b: &'a [u8],
-    steps: u32,
-}
-
-impl Compact<'_> {
-    fn byte(&mut self) -> Option<u8> {
-        let (&v, rest) = self.b.split_first()?;
-        self.b = rest;
-        Some(v)
-    }
-
-    fn i32(&mut self) -> Option<i32> {
-        let v = uleb128(&mut self.b)?;
-        let v = u32::try_from(v).ok()?;
-        Some(((v >> 1) as i32) ^ -((v & 1) as i32))
-    }
-
-    /// Calls `f(self, field id, type)` for each field of a struct; `f`
-    /// must consume the field's value.
-    fn fields(&mut self, mut f: impl FnMut(&mut Self, i16, u8) -> Option<()>) -> Option<()> {
-        let mut id: i16 = 0;
-        loop {
-            self.steps = self.steps.checked_sub(1)?;
-            let h = self.byte()?;
-            if h == 0 {
-                return Some(());
-            }
-            let (delta, ty) = (h >> 4, h & 0x0f);
-            id = if delta == 0 {
-                i16::try_from(self.i32()?).ok()?
-            } else {
-                id.checked_add(i16::from(delta))?
-            };
-            f(self, id, ty)?;
-        }
-    }
-
-    fn skip(&mut self, ty: u8, depth: u32) -> Option<()> {
-        if depth > 16 {
-            return None;
-        }
-        self.steps = self.steps.checked_sub(1)?;
-        match ty {
-            1 | 2 => {}
-            3 => {
-                self.byte()?;
-            }
-            4..=6 => {
-                uleb128(&mut self.b)?;
-            }
-            7 => self.b = self.b.get(8..)?,
-            8 => {
-                let n = usize::try_from(uleb128(&mut self.b)?).ok()?;
-                self.b = self.b.get(n..)?;
-            }
-            9 | 10 => {
-                let h = self.byte()?;
-                let n = match h >> 4 {
-                    15 => u32::try_from(uleb128(&mut self.b)?).ok()?,
-                    n => u32::from(n),
-                };
-                for _ in 0..n {
-                    self.skip(h & 0x0f, depth + 1)?;
-                }
-            }
-            12 => self.fields(|c, _, ty| c.skip(ty, depth + 1))?,
-            _ => return None,
-        }
-        Some(())
-    }
+/// A Thrift `i32`.
+fn int(t: &mut Thrift<'_>) -> Result<i32, Why> {
+    i32::try_from(t.zigzag()?).map_err(|_| "i32 out of range")
 }
 
 /// Splits a V1 level section: a 4-byte little-endian length, then the data.

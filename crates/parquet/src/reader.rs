@@ -32,6 +32,7 @@ use parquet::arrow::ProjectionMask;
 
 use crate::pages;
 use crate::schema::{parse_dtype, SchemaVersion, KEY_SCHEMA, TYPED};
+use crate::thrift::Thrift;
 
 /// A read Parquet weights file.
 #[derive(Debug)]
@@ -940,13 +941,13 @@ fn check_pages(path: &Path, file: &File, meta: &ArrowReaderMetadata) -> Result<(
             let mut window = Vec::new();
             while at < end {
                 let mut want = 4096u64;
-                let t = loop {
+                let (page_size, header_len) = loop {
                     let n = (end - at).min(want).min(WINDOW) as usize;
                     window.resize(n, 0);
                     file.read_exact_at(&mut window, at).at(path)?;
                     let mut t = Thrift::new(&window);
-                    match t.skip_struct(0) {
-                        Ok(()) => break t,
+                    match t.page_size() {
+                        Ok(size) => break (size, t.pos()),
                         Err(_) if n < (end - at).min(WINDOW) as usize => want *= 16,
                         Err(why) => {
                             return Err(bad(
@@ -958,8 +959,7 @@ fn check_pages(path: &Path, file: &File, meta: &ArrowReaderMetadata) -> Result<(
                         }
                     }
                 };
-                let size = t
-                    .page_size
+                let size = page_size
                     .and_then(|s| u64::try_from(s).ok())
                     .ok_or_else(|| {
                         bad(
@@ -973,7 +973,7 @@ fn check_pages(path: &Path, file: &File, meta: &ArrowReaderMetadata) -> Result<(
                         .at_offset(at)
                     })?;
                 at = at
-                    .checked_add(t.pos as u64)
+                    .checked_add(header_len as u64)
                     .and_then(|p| p.checked_add(size))
                     .filter(|&p| p <= end)
                     .ok_or_else(|| {
@@ -1026,209 +1026,51 @@ fn check_footer(path: &Path, file: &File, size: u64) -> Result<()> {
     })
 }
 
-/// A Thrift compact-protocol skipper that walks untrusted metadata the way
-/// arrow-rs's skipper will, with every count bounded, before arrow-rs sees
-/// it. Remembers field 3 of the outermost struct (a page header's
-/// `compressed_page_size`).
-///
-/// It follows arrow-rs where arrow-rs departs from the Thrift spec: a bool
-/// *inside a list* takes no byte when skipped (the spec says one), so a list
-/// of 2^31 bools costs arrow-rs 2^31 steps and no input. Walking it the
-/// spec's way would put this walker somewhere else in the bytes than
-/// arrow-rs (a fuzz finding: 103 bytes of nested bool lists kept arrow-rs
-/// busy for a second, and for 13 s under the fuzzer). Every value visited
-/// costs one step of a budget proportional to the input, which a valid
-/// header, where every value takes at least a byte, never exhausts.
-struct Thrift<'a> {
-    b: &'a [u8],
-    pos: usize,
-    page_size: Option<i64>,
-    steps_left: u64,
-}
-
-impl<'a> Thrift<'a> {
-    fn new(b: &'a [u8]) -> Self {
-        Thrift {
-            b,
-            pos: 0,
-            page_size: None,
-            steps_left: 2 * b.len() as u64 + 4096,
-        }
-    }
-
-    fn step(&mut self, n: u64) -> std::result::Result<(), &'static str> {
-        self.steps_left = self
-            .steps_left
-            .checked_sub(n)
-            .ok_or("metadata too complex for its size")?;
-        Ok(())
-    }
-
-    fn byte(&mut self) -> std::result::Result<u8, &'static str> {
-        let v = *self.b.get(self.pos).ok_or("truncated")?;
-        self.pos += 1;
-        Ok(v)
-    }
-
-    fn varint(&mut self) -> std::result::Result<u64, &'static str> {
-        let mut rest = self.b.get(self.pos..).unwrap_or_default();
-        let before = rest.len();
-        let v = pages::uleb128(&mut rest).ok_or("truncated or overlong varint")?;
-        self.pos += before - rest.len();
-        Ok(v)
-    }
-
-    fn left(&self) -> u64 {
-        self.b.len().saturating_sub(self.pos) as u64
-    }
-
-    fn skip_bytes(&mut self, n: u64) -> std::result::Result<(), &'static str> {
-        if n > self.left() {
-            return Err("length past the end");
-        }
-        self.pos += n as usize;
-        Ok(())
-    }
-
-    /// Skips one value of compact type `ty` (bools inside lists take no
-    /// byte, as arrow-rs skips them).
-    fn skip(&mut self, ty: u8, depth: u32) -> std::result::Result<(), &'static str> {
-        if depth > 32 {
-            return Err("nested too deep");
-        }
-        self.step(1)?;
-        match ty {
-            1 | 2 => Ok(()),
-            3 => self.skip_bytes(1),
-            4..=6 => self.varint().map(|_| ()),
-            7 => self.skip_bytes(8),
-            8 => {
-                let n = self.varint()?;
-                self.skip_bytes(n)
-            }
-            9 | 10 => {
-                let h = self.byte()?;
-                let n = match h >> 4 {
-                    15 => self.varint()?,
-                    n => u64::from(n),
-                };
-                let elem = h & 0x0f;
-                if elem == 1 || elem == 2 {
-                    // No bytes per element: only the budget bounds them.
-                    return self.step(n);
-                }
-                if n > self.left() {
-                    return Err("list longer than the bytes left");
-                }
-                (0..n).try_for_each(|_| self.skip(elem, depth + 1))
-            }
-            11 => {
-                let n = self.varint()?;
-                if n == 0 {
-                    return Ok(());
-                }
-                if n.saturating_mul(2) > self.left() {
-                    return Err("map longer than the bytes left");
-                }
-                let kv = self.byte()?;
-                (0..n).try_for_each(|_| {
-                    self.skip(kv >> 4, depth + 1)?;
-                    self.skip(kv & 0x0f, depth + 1)
-                })
-            }
-            12 => self.skip_struct(depth + 1),
-            _ => Err("unknown type"),
-        }
-    }
-
+impl Thrift<'_> {
     /// Walks a `FileMetaData` struct and checks every schema element's
     /// `num_children` (field 5) against the number of schema elements
     /// (field 2): arrow-rs reserves that many children up front.
     fn check_schema(&mut self) -> std::result::Result<(), &'static str> {
-        let mut field: i64 = 0;
-        loop {
-            let h = self.byte()?;
-            if h == 0 {
-                return Ok(());
+        self.fields(|t, field, ty| {
+            if field != 2 || ty != 9 {
+                return t.skip(ty, 0);
             }
-            let ty = h & 0x0f;
-            field = match h >> 4 {
-                0 => {
-                    let z = self.varint()?;
-                    ((z >> 1) as i64) ^ -((z & 1) as i64)
-                }
-                d => field + i64::from(d),
-            };
-            if field == 2 && ty == 9 {
-                let lh = self.byte()?;
-                let n = match lh >> 4 {
-                    15 => self.varint()?,
-                    n => u64::from(n),
-                };
-                if n > self.left() || lh & 0x0f != 12 {
-                    return Err("schema list longer than the footer");
-                }
-                for _ in 0..n {
-                    let mut f: i64 = 0;
-                    loop {
-                        let eh = self.byte()?;
-                        if eh == 0 {
-                            break;
+            let (n, elem) = t.list_header()?;
+            if n > t.left() || elem != 12 {
+                return Err("schema list longer than the footer");
+            }
+            for _ in 0..n {
+                t.fields(|t, f, et| {
+                    if f == 5 && et == 5 {
+                        let children = t.zigzag()?;
+                        if children < 0 || children as u64 > n {
+                            return Err(
+                                "a schema element has more children than the schema has elements",
+                            );
                         }
-                        let et = eh & 0x0f;
-                        f = match eh >> 4 {
-                            0 => {
-                                let z = self.varint()?;
-                                ((z >> 1) as i64) ^ -((z & 1) as i64)
-                            }
-                            d => f + i64::from(d),
-                        };
-                        if f == 5 && et == 5 {
-                            let z = self.varint()?;
-                            let children = ((z >> 1) as i64) ^ -((z & 1) as i64);
-                            if children < 0 || children as u64 > n {
-                                return Err("a schema element has more children than the schema has elements");
-                            }
-                        } else if et != 1 && et != 2 {
-                            self.skip(et, 1)?;
-                        }
+                        Ok(())
+                    } else {
+                        t.skip(et, 1)
                     }
-                }
-                continue;
+                })?;
             }
-            match ty {
-                1 | 2 => {}
-                _ => self.skip(ty, 0)?,
-            }
-        }
+            Ok(())
+        })
     }
 
-    fn skip_struct(&mut self, depth: u32) -> std::result::Result<(), &'static str> {
-        let mut field: i64 = 0;
-        loop {
-            let h = self.byte()?;
-            if h == 0 {
-                return Ok(());
+    /// Walks a `PageHeader` struct; returns its field 3,
+    /// `compressed_page_size`.
+    fn page_size(&mut self) -> std::result::Result<Option<i64>, &'static str> {
+        let mut size = None;
+        self.fields(|t, field, ty| {
+            if field == 3 && ty == 5 {
+                size = Some(t.zigzag()?);
+                Ok(())
+            } else {
+                t.skip(ty, 0)
             }
-            let ty = h & 0x0f;
-            field = match h >> 4 {
-                0 => {
-                    let z = self.varint()?;
-                    ((z >> 1) as i64) ^ -((z & 1) as i64)
-                }
-                d => field + i64::from(d),
-            };
-            if depth == 0 && field == 3 && ty == 5 {
-                let z = self.varint()?;
-                self.page_size = Some(((z >> 1) as i64) ^ -((z & 1) as i64));
-                continue;
-            }
-            match ty {
-                // Booleans in struct fields live in the type nibble.
-                1 | 2 => {}
-                _ => self.skip(ty, depth)?,
-            }
-        }
+        })?;
+        Ok(size)
     }
 }
 

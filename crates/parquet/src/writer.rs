@@ -17,7 +17,7 @@ use modelconv_core::progress::Reporter;
 use modelconv_core::DType;
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowRowGroupWriterFactory};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression as PqCompression, Encoding, ZstdLevel};
+use parquet::basic::{Compression as PqCompression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
@@ -202,41 +202,24 @@ impl ParquetFile {
             .set_dictionary_enabled(false)
             .set_max_row_group_row_count(Some(1 << 20))
             .set_created_by(format!("modelconv {}", env!("CARGO_PKG_VERSION")));
-        let data_cols: Vec<ColumnPath> = match self.schema {
-            SchemaVersion::Chunked => {
-                let mut v: Vec<ColumnPath> = TYPED
-                    .iter()
-                    .map(|(n, _)| {
-                        ColumnPath::new(vec![n.to_string(), "list".into(), "element".into()])
-                    })
-                    .collect();
-                for p in &v {
-                    b = b.set_column_encoding(p.clone(), Encoding::BYTE_STREAM_SPLIT);
-                }
-                v.push(ColumnPath::from("data"));
-                // The per-row columns are a few bytes a row: compressing
-                // them saves about 3 KB on all-MiniLM, while the zstd
-                // contexts made for each of them in every row group cost
-                // about 3% of the write's CPU and 10% of a full load.
-                for small in [
-                    vec!["layer_name".to_string()],
-                    vec!["shape".into(), "list".into(), "element".into()],
-                    vec!["dtype".into()],
-                    vec!["num_params".into()],
-                    vec!["chunk".into()],
-                    vec!["num_chunks".into()],
-                ] {
-                    b = b.set_column_compression(
-                        ColumnPath::new(small),
-                        PqCompression::UNCOMPRESSED,
-                    );
-                }
-                v
+        // No statistics on tensor bytes. (The typed columns of the chunked
+        // schema are written by `encode`, not through these properties.)
+        b = b.set_column_statistics_enabled(ColumnPath::from("data"), EnabledStatistics::None);
+        if self.schema == SchemaVersion::Chunked {
+            // The per-row columns are a few bytes a row: compressing them
+            // saves about 3 KB on all-MiniLM, while the zstd contexts made
+            // for each of them in every row group cost about 3% of the
+            // write's CPU and 10% of a full load.
+            for small in [
+                vec!["layer_name".to_string()],
+                vec!["shape".into(), "list".into(), "element".into()],
+                vec!["dtype".into()],
+                vec!["num_params".into()],
+                vec!["chunk".into()],
+                vec!["num_chunks".into()],
+            ] {
+                b = b.set_column_compression(ColumnPath::new(small), PqCompression::UNCOMPRESSED);
             }
-            _ => vec![ColumnPath::from("data")],
-        };
-        for p in data_cols {
-            b = b.set_column_statistics_enabled(p, EnabledStatistics::None);
         }
         Ok(b.build())
     }
