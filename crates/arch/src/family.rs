@@ -167,6 +167,7 @@ impl Family {
     /// dict: non-persistent buffers and tied weights left out), in
     /// state-dict order.
     pub fn expected_tensors(self, config: &Value) -> Result<Vec<TensorSpec>> {
+        crate::config::validate_sizes(config)?;
         match self {
             Family::Bert => bert::expected_tensors(config),
             Family::Clip => clip::expected_tensors(config),

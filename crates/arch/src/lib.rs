@@ -25,6 +25,7 @@ pub mod gguf;
 pub mod llama;
 pub mod metadata;
 pub mod mup;
+pub mod shapes;
 pub mod tokenizer;
 pub mod whisper;
 

@@ -1,7 +1,6 @@
 //! `modelconv check-inference`.
 
 use anyhow::Result;
-use modelconv::core::error::IoContext;
 use modelconv_infer::check::{check_inference, CheckOptions, CheckReport};
 use modelconv_infer::Inputs;
 
@@ -42,6 +41,14 @@ pub fn summarize(out: &mut String, r: &CheckReport) {
         outln!(out, "Max Abs Diff:    {:.3e}", k.max_abs_diff);
     }
     outln!(out, "Threshold:       {:.6}", c.threshold);
+    if c.non_finite != (0, 0) {
+        outln!(
+            out,
+            "Non-finite:      {} in the source's outputs, {} in the output's (NaN or Inf: fails)",
+            c.non_finite.0,
+            c.non_finite.1
+        );
+    }
     outln!(
         out,
         "Status:          {}",
@@ -53,7 +60,7 @@ pub fn summarize(out: &mut String, r: &CheckReport) {
 pub fn options(args: &CheckArgs) -> modelconv::Result<CheckOptions> {
     let mut texts = args.text.clone();
     if let Some(f) = &args.text_file {
-        let t = std::fs::read_to_string(f).at(f)?;
+        let t = modelconv::core::fsx::read_input_string(f, 64 << 20)?;
         texts.extend(
             t.lines()
                 .filter(|l| !l.trim().is_empty())

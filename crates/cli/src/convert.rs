@@ -81,6 +81,7 @@ fn options(args: &ConvertArgs) -> modelconv::Result<ConvertOptions> {
                 .transpose()?,
             mup_to_llama: args.mup_to_llama,
             no_metadata: args.no_metadata,
+            skip_shape_check: false,
         },
         quantize,
         to: args.to.as_deref().map(Format::parse).transpose()?,

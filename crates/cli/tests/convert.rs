@@ -360,13 +360,22 @@ fn hub_id_resolves_from_the_local_cache() {
     std::fs::create_dir_all(repo.join("refs")).unwrap();
     std::fs::write(repo.join("refs/main"), sha).unwrap();
     let src = data().join("tiny-bert");
-    for rel in [
+    // As huggingface_hub lays it out: the files are blobs of the repo
+    // folder, the snapshot links to them (links out of the repo folder
+    // are not followed).
+    std::fs::create_dir_all(repo.join("blobs")).unwrap();
+    for (i, rel) in [
         "config.json",
         "model.safetensors",
         "tokenizer.json",
         "1_Pooling/config.json",
-    ] {
-        std::os::unix::fs::symlink(src.join(rel).canonicalize().unwrap(), snap.join(rel)).unwrap();
+    ]
+    .iter()
+    .enumerate()
+    {
+        let blob = repo.join("blobs").join(format!("blob{i}"));
+        std::fs::copy(src.join(rel), &blob).unwrap();
+        std::os::unix::fs::symlink(&blob, snap.join(rel)).unwrap();
     }
     let dst = tmp.path().join("out");
     let env = [("HF_HUB_CACHE", cache.to_str().unwrap())];

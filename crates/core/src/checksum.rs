@@ -1,6 +1,5 @@
 //! SHA-256 of files, streamed in fixed-size reads.
 
-use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
@@ -13,17 +12,23 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
-/// Lower-case hex SHA-256 of a file's contents, read in 1 MiB pieces.
+/// Lower-case hex SHA-256 of a file's contents, read in 1 MiB pieces
+/// (regular files only: see [`crate::fsx::open_input`]).
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = File::open(path).at(path)?;
+    sha256_reader(&mut crate::fsx::open_input(path)?, path)
+}
+
+/// Lower-case hex SHA-256 of everything `reader` yields from where it
+/// stands; `path` names it in errors.
+pub fn sha256_reader(reader: &mut impl Read, path: &Path) -> Result<String> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = file.read(&mut buf).at(path)?;
+        let n = reader.read(&mut buf).at(path)?;
         if n == 0 {
             break;
         }
-        hasher.update(&buf[..n]);
+        hasher.update(buf.get(..n).unwrap_or_default());
     }
     Ok(hex(&hasher.finalize()))
 }

@@ -55,9 +55,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::cast::{cast, CastStats};
-use crate::checksum::sha256_file;
+use crate::checksum::sha256_reader;
 use crate::dtype::DType;
 use crate::error::{Error, IoContext, Result};
+use crate::fsx::{Access, OutDir};
 use crate::progress::Reporter;
 use crate::tensor::{TensorInfo, TensorSource};
 
@@ -386,10 +387,11 @@ fn sync_file(f: &File, faults: &Faults, path: &Path) -> Result<()> {
     f.sync_all().at(path)
 }
 
-/// rename through the fault injector.
-fn rename_file(from: &Path, to: &Path, faults: &Faults) -> Result<()> {
-    faults.nth(FaultOp::Rename, &faults.renames).at(to)?;
-    fs::rename(from, to).at(to)
+/// rename (within one output directory) through the fault injector.
+fn rename_file(dir: &OutDir, from: &str, to: &str, faults: &Faults) -> Result<()> {
+    let path = dir.path().join(to);
+    faults.nth(FaultOp::Rename, &faults.renames).at(&path)?;
+    dir.rename(from, to).at(&path)
 }
 
 /// What a [`StreamWriter`] observed.
@@ -463,12 +465,12 @@ impl OutputPlan {
             .collect()
     }
 
-    fn journal_path(&self) -> PathBuf {
-        self.root.join(format!(".{}.modelconv-journal", self.name))
+    fn journal_name(&self) -> String {
+        format!(".{}.modelconv-journal", self.name)
     }
 
-    fn lock_path(&self) -> PathBuf {
-        self.root.join(format!(".{}.modelconv-lock", self.name))
+    fn lock_name(&self) -> String {
+        format!(".{}.modelconv-lock", self.name)
     }
 
     /// A digest of everything that determines the output bytes.
@@ -606,8 +608,8 @@ struct JournalState {
     files: HashMap<usize, String>,
 }
 
-fn read_journal(path: &Path, fingerprint: &str) -> Option<JournalState> {
-    let file = File::open(path).ok()?;
+fn read_journal(dir: &OutDir, name: &str, fingerprint: &str) -> Option<JournalState> {
+    let file = dir.open_existing(name, Access::Read).ok()??;
     let mut lines = BufReader::new(file).lines();
     let first = lines.next()?.ok()?;
     match serde_json::from_str::<JournalLine>(&first).ok()? {
@@ -651,19 +653,25 @@ impl Journal {
     }
 }
 
-fn partial_path(target: &Path) -> PathBuf {
-    let mut name = target
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".partial");
-    target.with_file_name(name)
-}
-
-fn sync_dir(dir: &Path) {
-    // Directory fsync makes the rename durable; not all filesystems allow it.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
+/// Removes what a run wrote (`rel` paths below `out`) and the
+/// subdirectories it leaves empty (e.g. `1_Pooling/`).
+fn remove_written(out: &OutDir, written: &[String]) {
+    for rel in written {
+        if let Ok((dir, name)) = out.parent_of(rel, false) {
+            let _ = dir.remove_regular(&name);
+        }
+        let mut parts: Vec<&str> = rel.split('/').collect();
+        parts.pop();
+        while !parts.is_empty() {
+            let sub = parts.join("/");
+            let removed = out
+                .parent_of(&sub, false)
+                .is_ok_and(|(dir, name)| dir.remove_empty_dir(&name));
+            if !removed {
+                break;
+            }
+            parts.pop();
+        }
     }
 }
 
@@ -675,8 +683,8 @@ pub fn run(
 ) -> Result<WriteReport> {
     let created_root = !plan.root.exists();
     fs::create_dir_all(&plan.root).at(&plan.root)?;
-    let lock_path = plan.lock_path();
-    let lock = match acquire_lock(plan) {
+    let out = OutDir::open(&plan.root)?;
+    let lock = match acquire_lock(plan, &out) {
         Ok(l) => l,
         Err(e) => {
             if created_root {
@@ -685,30 +693,20 @@ pub fn run(
             return Err(e);
         }
     };
-    let mut written: Vec<PathBuf> = Vec::new();
+    let mut written: Vec<String> = Vec::new();
     let faults = Arc::new(Faults::new(opts.fault, opts.no_sync));
-    let result = run_locked(plan, opts, reporter, &faults, &mut written);
+    let result = run_locked(plan, &out, opts, reporter, &faults, &mut written);
     let cancelled = matches!(result, Err(Error::Cancelled));
     if cancelled && !opts.resume {
         // A cancelled run leaves nothing behind.
-        for p in &written {
-            let _ = fs::remove_file(p);
-            // Subdirectories the run created (e.g. 1_Pooling/), if now empty.
-            let mut dir = p.parent();
-            while let Some(d) = dir {
-                if d == plan.root || fs::remove_dir(d).is_err() {
-                    break;
-                }
-                dir = d.parent();
-            }
-        }
+        remove_written(&out, &written);
         written.clear();
     }
     if result.is_err() && written.is_empty() && !opts.resume {
-        let _ = fs::remove_file(plan.journal_path());
+        let _ = out.remove_regular(&plan.journal_name());
     }
     drop(lock);
-    let _ = fs::remove_file(&lock_path);
+    let _ = out.remove_regular(&plan.lock_name());
     if result.is_err() && created_root {
         // Only succeeds if nothing is left in it.
         let _ = fs::remove_dir(&plan.root);
@@ -720,34 +718,36 @@ pub fn run(
 /// output being written right now). Used before touching an existing
 /// output directory, e.g. to clear it for `--overwrite`.
 pub fn held_by_another(path: &Path) -> bool {
-    let Ok(f) = OpenOptions::new().write(true).open(path) else {
+    use std::os::unix::fs::OpenOptionsExt;
+    // Never follow a link planted at the lock's name, never block on a FIFO.
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let Ok(f) = OpenOptions::new()
+        .write(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path)
+    else {
         return false;
     };
-    matches!(f.try_lock(), Err(fs::TryLockError::WouldBlock))
+    f.metadata().is_ok_and(|m| m.is_file())
+        && matches!(f.try_lock(), Err(fs::TryLockError::WouldBlock))
 }
 
 /// Takes the output's lock file. The holder before us deletes the file
 /// when it finishes, so a lock on a file that is no longer at the path
 /// (unlinked between our open and our lock) does not count: try again.
-fn acquire_lock(plan: &OutputPlan) -> Result<File> {
-    let lock_path = plan.lock_path();
+fn acquire_lock(plan: &OutputPlan, out: &OutDir) -> Result<File> {
+    let name = plan.lock_name();
+    let lock_path = plan.root.join(&name);
     for _ in 0..16 {
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .at(&lock_path)?;
+        let lock = out.open_lock(&name)?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => return Err(Error::Locked(plan.root.clone())),
             Err(fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
         }
         let ours = lock.metadata().at(&lock_path)?;
-        if let Ok(now) = fs::metadata(&lock_path) {
-            if now.ino() == ours.ino() && now.dev() == ours.dev() {
-                return Ok(lock);
-            }
+        if out.identity(&name) == Some((ours.dev(), ours.ino())) {
+            return Ok(lock);
         }
     }
     Err(Error::Locked(plan.root.clone()))
@@ -755,16 +755,18 @@ fn acquire_lock(plan: &OutputPlan) -> Result<File> {
 
 fn run_locked(
     plan: &OutputPlan,
+    out: &OutDir,
     opts: &EngineOptions,
     reporter: &dyn Reporter,
     faults: &Arc<Faults>,
-    written: &mut Vec<PathBuf>,
+    written: &mut Vec<String>,
 ) -> Result<WriteReport> {
     let fingerprint = plan.fingerprint();
-    let journal_path = plan.journal_path();
+    let journal_name = plan.journal_name();
+    let journal_path = plan.root.join(&journal_name);
     let state = if opts.resume {
-        let state = read_journal(&journal_path, &fingerprint);
-        if state.is_none() && journal_path.exists() {
+        let state = read_journal(out, &journal_name, &fingerprint);
+        if state.is_none() && out.file_type(&journal_name).is_some() {
             reporter.note("the resume journal belongs to a different conversion (options or inputs changed); starting over");
         }
         state
@@ -778,16 +780,12 @@ fn run_locked(
         check_space(plan)?;
     }
 
-    let journal_file = if resuming {
-        OpenOptions::new().append(true).open(&journal_path)
-    } else {
-        OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(&journal_path)
-    }
-    .at(&journal_path)?;
+    let journal_file = match resuming {
+        true => out
+            .open_existing(&journal_name, Access::Append)?
+            .ok_or_else(|| Error::Internal("resume journal vanished".into()))?,
+        false => out.create_new(&journal_name)?,
+    };
     let journal = Journal {
         path: journal_path.clone(),
         file: Mutex::new(journal_file),
@@ -822,13 +820,17 @@ fn run_locked(
             return Err(Error::Cancelled);
         }
         let target = plan.root.join(&file.rel_path);
-        if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).at(parent)?;
-        }
+        let (dir, name) = out.parent_of(&file.rel_path, true)?;
         // A finished file from the interrupted run: keep it if it still matches.
         if let Some(sha) = state.files.get(&idx) {
-            if target.exists() && sha256_file(&target)? == *sha {
-                let size = fs::metadata(&target).at(&target)?.len();
+            let kept = match dir.open_existing(&name, Access::Read)? {
+                Some(mut f) => Some((
+                    sha256_reader(&mut f, &target)?,
+                    f.metadata().at(&target)?.len(),
+                )),
+                None => None,
+            };
+            if let Some((_, size)) = kept.filter(|(have, _)| have == sha) {
                 if let FileContent::Laid { tensors, .. } = &file.content {
                     let bytes = tensors.iter().map(TensorJob::out_len).sum();
                     reporter.advance(bytes, tensors.len() as u64);
@@ -843,10 +845,13 @@ fn run_locked(
                 continue;
             }
         }
-        let partial = partial_path(&target);
+        let partial_name = format!("{name}.partial");
+        let partial = plan.root.join(format!("{}.partial", file.rel_path));
         let finished = write_one(
             idx,
             file,
+            &dir,
+            &partial_name,
             &partial,
             &state,
             resuming,
@@ -858,18 +863,14 @@ fn run_locked(
             &mut report,
         )
         .and_then(|hashed| {
-            let sha256 = match hashed {
-                Some(h) => h,
-                None => sha256_file(&partial)?,
-            };
-            let size = fs::metadata(&partial).at(&partial)?.len();
+            let (sha256, size) = hashed;
             // An input truncated or rewritten meanwhile: do not publish.
             if let FileContent::Laid { tensors, .. } = &file.content {
                 for t in tensors {
                     t.source.check_unchanged()?;
                 }
             }
-            rename_file(&partial, &target, faults)?;
+            rename_file(&dir, &partial_name, &name, faults)?;
             Ok((sha256, size))
         });
         let (sha256, size) = match finished {
@@ -878,19 +879,19 @@ fn run_locked(
                 // Finished files stay (the journal lets `resume` keep them);
                 // the unfinished one is removed unless this run resumes.
                 if !opts.resume {
-                    let _ = fs::remove_file(&partial);
+                    let _ = dir.remove_regular(&partial_name);
                 }
                 return Err(e);
             }
         };
-        if let Some(parent) = target.parent().filter(|_| !opts.no_sync) {
-            sync_dir(parent);
+        if !opts.no_sync {
+            dir.sync();
         }
         journal.append(&JournalLine::File {
             file: idx,
             sha256: sha256.clone(),
         })?;
-        written.push(target.clone());
+        written.push(file.rel_path.clone());
         report.files.push(WrittenFile {
             path: target,
             size,
@@ -900,9 +901,9 @@ fn run_locked(
     }
     reporter.finish();
     drop(journal);
-    fs::remove_file(&journal_path).at(&journal_path)?;
+    out.unlink(&journal_name)?;
     if !opts.no_sync {
-        sync_dir(&plan.root);
+        out.sync();
     }
     report.overflows.sort();
     Ok(report)
@@ -936,6 +937,8 @@ struct Chunk<'a> {
 fn write_one(
     idx: usize,
     file: &PlannedFile,
+    dir: &OutDir,
+    partial_name: &str,
     partial: &Path,
     state: &JournalState,
     resuming: bool,
@@ -945,16 +948,16 @@ fn write_one(
     reporter: &dyn Reporter,
     faults: &Arc<Faults>,
     report: &mut WriteReport,
-) -> Result<Option<String>> {
+) -> Result<(String, u64)> {
     match &file.content {
         FileContent::Bytes(bytes) => {
-            let f = File::create(partial).at(partial)?;
+            let f = dir.create_new(partial_name)?;
             write_at(&f, bytes, 0, faults, partial)?;
             sync_file(&f, faults, partial)?;
-            Ok(None)
+            Ok((crate::checksum::sha256_hex(bytes), bytes.len() as u64))
         }
         FileContent::Streamed(w) => {
-            let file = File::create(partial).at(partial)?;
+            let file = dir.create_new(partial_name)?;
             let out = OutFile {
                 file,
                 faults: Arc::clone(faults),
@@ -979,16 +982,29 @@ fn write_one(
             })?;
             report.overflows.extend(stats.overflows);
             sync_file(&out.file, faults, partial)?;
+            let size = out.file.metadata().at(partial)?.len();
             // Written front to back: the hash of what went through is the file's.
-            Ok(Some(crate::checksum::hex(&out.sha256.finalize())))
+            Ok((crate::checksum::hex(&out.sha256.finalize()), size))
         }
         FileContent::CopyOf(src) => {
-            let copied = fs::copy(src, partial).at(src)?;
-            if let (_, Some(e)) = faults.write(usize::try_from(copied).unwrap_or(usize::MAX)) {
-                return Err(Error::io(partial, e));
+            // The source: a regular file (never a FIFO or device); the copy
+            // goes through the fault injector like every other write.
+            let mut input = crate::fsx::open_input(src)?;
+            let f = dir.create_new(partial_name)?;
+            let mut h = Sha256::new();
+            let mut buf = vec![0u8; 1 << 20];
+            let mut at = 0u64;
+            loop {
+                let n = std::io::Read::read(&mut input, &mut buf).at(src)?;
+                let Some(piece) = buf.get(..n).filter(|p| !p.is_empty()) else {
+                    break;
+                };
+                write_at(&f, piece, at, faults, partial)?;
+                h.update(piece);
+                at += n as u64;
             }
-            sync_file(&File::open(partial).at(partial)?, faults, partial)?;
-            Ok(None)
+            sync_file(&f, faults, partial)?;
+            Ok((crate::checksum::hex(&h.finalize()), at))
         }
         FileContent::Laid {
             prefix,
@@ -997,22 +1013,23 @@ fn write_one(
             segments,
             crcs,
         } => {
-            let existing = if resuming {
-                fs::metadata(partial).ok().map(|m| m.len())
-            } else {
-                None
+            // Resuming: the interrupted run's partial file, if it has the
+            // planned length; otherwise a new one.
+            let existing = match resuming {
+                true => dir
+                    .open_existing(partial_name, Access::ReadWrite)?
+                    .filter(|f| f.metadata().is_ok_and(|m| m.len() == *len)),
+                false => None,
             };
-            let reuse = existing == Some(*len);
-            let f = OpenOptions::new()
-                .create(true)
-                .read(true)
-                .write(true)
-                .truncate(!reuse)
-                .open(partial)
-                .at(partial)?;
-            if !reuse {
-                f.set_len(*len).at(partial)?;
-            }
+            let reuse = existing.is_some();
+            let f = match existing {
+                Some(f) => f,
+                None => {
+                    let f = dir.create_new(partial_name)?;
+                    f.set_len(*len).at(partial)?;
+                    f
+                }
+            };
             write_at(&f, prefix, 0, faults, partial)?;
             for (off, bytes) in segments {
                 write_at(&f, bytes, *off, faults, partial)?;
@@ -1119,7 +1136,11 @@ fn write_one(
                 }
             }
             sync_file(&f, faults, partial)?;
-            Ok(sha256)
+            let sha256 = match sha256 {
+                Some(h) => h,
+                None => crate::checksum::sha256_reader(&mut &f, partial)?,
+            };
+            Ok((sha256, *len))
         }
     }
 }
@@ -1534,7 +1555,7 @@ mod tests {
             serde_json::json!({"chunk": [0, 4, 4096, good]}),
             serde_json::json!({"chunk": [0, 4100, 4096, bad]}),
         );
-        fs::write(p.journal_path(), journal).at("journal")?;
+        fs::write(p.root.join(p.journal_name()), journal).at("journal")?;
         let report = run(
             &p,
             &EngineOptions {
@@ -1626,7 +1647,7 @@ mod tests {
     fn locked_output_is_refused() -> Result<()> {
         let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
         let p = plan(dir.path(), vec![0; 16], Transform::Copy);
-        let lock = File::create(p.lock_path()).at("lock")?;
+        let lock = File::create(p.root.join(p.lock_name())).at("lock")?;
         lock.lock().at("lock")?;
         let err = run(&p, &EngineOptions::default(), &NoProgress);
         assert!(matches!(err, Err(Error::Locked(_))), "{err:?}");

@@ -217,6 +217,15 @@ pub enum Error {
         /// What changed (size, modification time).
         detail: String,
     },
+    /// A symbolic link or special file sits at a name modelconv writes (or
+    /// in an output directory it writes into): refused, never followed.
+    #[error("{}: refusing to write through {what} planted at a name modelconv writes; remove it and run again", path.display())]
+    PlantedPath {
+        /// The planted name.
+        path: PathBuf,
+        /// What is there (`a symbolic link`, `a FIFO`, ...).
+        what: String,
+    },
     /// Another conversion holds the output lock.
     #[error("{}: another modelconv process is writing this output", .0.display())]
     Locked(PathBuf),
@@ -292,6 +301,7 @@ impl Error {
             | Error::InvalidOption(_)
             | Error::WouldOverwriteInput { .. }
             | Error::Locked(_)
+            | Error::PlantedPath { .. }
             | Error::TensorNotFound { .. }
             | Error::Cancelled => Category::User,
             Error::Io { .. } | Error::NoSpace { .. } | Error::InputChanged { .. } => {

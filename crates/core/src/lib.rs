@@ -13,6 +13,7 @@ pub mod checksum;
 pub mod dtype;
 pub mod engine;
 pub mod error;
+pub mod fsx;
 pub mod model;
 pub mod progress;
 pub mod quant;

@@ -121,7 +121,7 @@ pub struct MmapFile {
 impl MmapFile {
     /// Maps `path` read-only.
     pub fn open(path: &Path) -> Result<Arc<Self>> {
-        let file = File::open(path).at(path)?;
+        let file = crate::fsx::open_input(path)?;
         let meta = file.metadata().at(path)?;
         let mtime = meta.modified().ok();
         let modified = mtime

@@ -1,10 +1,8 @@
 //! Format detection from a path: directories, magic bytes, file names.
 
-use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 
-use modelconv_core::error::{IoContext, Result};
+use modelconv_core::error::Result;
 
 /// What a source path holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,20 +34,11 @@ pub fn detect(path: &Path) -> Result<SourceKind> {
         }
         return Ok(SourceKind::HfDirectory);
     }
-    let mut head = [0u8; 16];
-    let mut f = File::open(path).at(path)?;
-    let mut n = 0;
-    while n < head.len() {
-        let got = f.read(&mut head[n..]).at(path)?;
-        if got == 0 {
-            break;
-        }
-        n += got;
-    }
-    if head[..n].starts_with(b"PAR1") {
+    let head = modelconv_core::fsx::read_head(path, 16)?;
+    if head.starts_with(b"PAR1") {
         return Ok(SourceKind::Parquet);
     }
-    if head[..n].starts_with(b"GGUF") {
+    if head.starts_with(b"GGUF") {
         return Ok(SourceKind::Gguf);
     }
     Ok(SourceKind::WeightFile)

@@ -22,6 +22,7 @@ use std::path::{Component, Path};
 
 use modelconv_core::engine::{FileContent, OutTensor, OutputPlan, PlannedFile};
 use modelconv_core::error::{Error, InvalidKind, IoContext, Result};
+use modelconv_core::fsx;
 use modelconv_core::model::{AuxFile, Model, SourceFile};
 use serde::Serialize;
 
@@ -63,6 +64,8 @@ const WEIGHT_DIRS: &[&str] = &["onnx", "openvino", "coreml"];
 const MAX_AUX_FILES: usize = 10_000;
 const MAX_DEPTH: usize = 8;
 const MAX_INDEX_BYTES: u64 = 256 << 20;
+/// Largest `config.json` read (real ones are a few KiB).
+pub const MAX_CONFIG_BYTES: u64 = 64 << 20;
 
 /// Name of the single-file PyTorch weights in an HF directory.
 pub const BIN_FILE: &str = "pytorch_model.bin";
@@ -115,13 +118,13 @@ pub fn read_dir(dir: &Path) -> Result<Model> {
     }
 
     let config_path = dir.join("config.json");
-    if config_path.is_file() {
-        let text = fs::read_to_string(&config_path).at(&config_path)?;
+    if fsx::is_regular(&config_path) {
+        let text = fsx::read_input_string(&config_path, MAX_CONFIG_BYTES)?;
         let value: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| Error::invalid(&config_path, InvalidKind::HeaderNotJson, e.to_string()))?;
         model.config = Some(value);
     }
-    collect_aux(dir, dir, 0, &weight_files, &mut model)?;
+    collect_aux(dir, &weight_files, &mut model)?;
     model.aux_files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     Ok(model)
 }
@@ -150,15 +153,7 @@ fn read_sharded(
     model: &mut Model,
     weight_files: &mut Vec<String>,
 ) -> Result<()> {
-    let size = fs::metadata(index_path).at(index_path)?.len();
-    if size > MAX_INDEX_BYTES {
-        return Err(Error::invalid(
-            index_path,
-            InvalidKind::HeaderTooLarge,
-            format!("index is {size} bytes, more than the {MAX_INDEX_BYTES}-byte limit"),
-        ));
-    }
-    let text = fs::read_to_string(index_path).at(index_path)?;
+    let text = fsx::read_input_string(index_path, MAX_INDEX_BYTES)?;
     let value: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| Error::invalid(index_path, InvalidKind::HeaderNotJson, e.to_string()))?;
     let weight_map = value
@@ -173,7 +168,7 @@ fn read_sharded(
             )
         })?;
     // Shard names (read in sorted order) and where each tensor should be.
-    let mut shards: Vec<String> = Vec::new();
+    let mut shards: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     let mut expected: HashMap<String, String> = HashMap::new();
     for (tensor, shard) in weight_map {
         let shard = shard.as_str().ok_or_else(|| {
@@ -192,12 +187,9 @@ fn read_sharded(
             )
             .with_tensor(tensor)
         })?;
-        if !shards.iter().any(|s| s == shard) {
-            shards.push(shard.to_string());
-        }
+        shards.insert(shard.to_string());
         expected.insert(tensor.clone(), shard.to_string());
     }
-    shards.sort();
     let mut seen: HashMap<String, String> = HashMap::new();
     for shard in &shards {
         let path = dir.join(shard);
@@ -298,65 +290,53 @@ fn check_relative(p: &str) -> std::result::Result<(), &'static str> {
 /// formats that it does not.
 pub fn carried_files(dir: &Path) -> Result<(Vec<AuxFile>, Vec<String>)> {
     let mut model = Model::default();
-    collect_aux(dir, dir, 0, &[], &mut model)?;
+    collect_aux(dir, &[], &mut model)?;
     model.aux_files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     Ok((model.aux_files, model.skipped_files))
 }
 
-fn collect_aux(
-    root: &Path,
-    dir: &Path,
-    depth: usize,
-    weight_files: &[String],
-    model: &mut Model,
-) -> Result<()> {
-    if depth > MAX_DEPTH {
-        return Ok(());
-    }
-    let mut entries: Vec<_> = fs::read_dir(dir)
-        .at(dir)?
-        .collect::<std::result::Result<_, _>>()
-        .at(dir)?;
-    entries.sort_by_key(|e| e.file_name());
+fn collect_aux(root: &Path, weight_files: &[String], model: &mut Model) -> Result<()> {
+    // Hidden directories and exported weights of other formats are not entered.
+    let weight_dirs = std::cell::RefCell::new(Vec::new());
+    let descend = |rel: &str, name: &str| {
+        if WEIGHT_DIRS.contains(&name) {
+            weight_dirs.borrow_mut().push(format!("{rel}/"));
+            return false;
+        }
+        !name.starts_with('.')
+    };
+    let limits = fsx::WalkLimits {
+        max_depth: MAX_DEPTH,
+        ..fsx::WalkLimits::default()
+    };
+    let entries = fsx::walk(root, &limits, &descend)?;
+    model.skipped_files.append(&mut weight_dirs.borrow_mut());
     for entry in entries {
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let rel = path
-            .strip_prefix(root)
-            .map(|p| p.to_string_lossy().replace('\\', "/"))
-            .unwrap_or_else(|_| name.clone());
-        // fs::metadata follows symlinks (HF cache snapshots are symlinks to blobs).
-        let Ok(meta) = fs::metadata(&path) else {
-            continue;
-        };
-        if meta.is_dir() {
-            if name.starts_with('.') {
-                continue;
+        match entry {
+            fsx::Entry::Skipped { rel, reason, why } => {
+                if reason != fsx::Skip::Revisited {
+                    model.notes.push(format!("not carried over: {rel} ({why})"));
+                }
             }
-            if WEIGHT_DIRS.contains(&name.as_str()) {
-                model.skipped_files.push(format!("{rel}/"));
-                continue;
+            fsx::Entry::File { rel, path, size } => {
+                let name = rel.rsplit('/').next().unwrap_or(&rel);
+                if weight_files.contains(&rel) || name.contains(".modelconv-") {
+                    continue;
+                }
+                if is_weight_file(name) {
+                    model.skipped_files.push(rel);
+                    continue;
+                }
+                if model.aux_files.len() >= MAX_AUX_FILES {
+                    return Err(Error::Unsupported {
+                        path: root.to_path_buf(),
+                        detail: format!(
+                            "more than {MAX_AUX_FILES} non-weight files; is this a model directory?"
+                        ),
+                    });
+                }
+                model.aux_files.push(AuxFile::carried(rel, path, size));
             }
-            collect_aux(root, &path, depth + 1, weight_files, model)?;
-        } else if meta.is_file() {
-            if weight_files.contains(&rel) || name.contains(".modelconv-") {
-                continue;
-            }
-            if is_weight_file(&name) {
-                model.skipped_files.push(rel);
-                continue;
-            }
-            if model.aux_files.len() >= MAX_AUX_FILES {
-                return Err(Error::Unsupported {
-                    path: root.to_path_buf(),
-                    detail: format!(
-                        "more than {MAX_AUX_FILES} non-weight files; is this a model directory?"
-                    ),
-                });
-            }
-            model
-                .aux_files
-                .push(AuxFile::carried(rel, path, meta.len()));
         }
     }
     Ok(())

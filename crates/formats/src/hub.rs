@@ -8,7 +8,6 @@
 //! files (symlinks into `blobs/`).
 
 use std::env;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use modelconv_core::error::{Error, Result};
@@ -69,8 +68,7 @@ pub fn resolve_in(spec: &str, cache: &Path) -> Result<PathBuf> {
     }
     let ref_file = repo.join("refs").join(rev);
     let commit = if ref_file.is_file() {
-        fs::read_to_string(&ref_file)
-            .map_err(|e| Error::io(&ref_file, e))?
+        modelconv_core::fsx::read_input_string(&ref_file, 4096)?
             .trim()
             .to_string()
     } else if rev.len() == 40 && rev.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -105,6 +103,7 @@ pub fn resolve(spec: &str) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn hub_id_shapes() {

@@ -12,6 +12,7 @@
 pub mod detect;
 pub mod hf;
 pub mod hub;
+pub mod inflate;
 pub mod numpy;
 pub mod pytorch;
 pub mod safetensors;

@@ -23,7 +23,7 @@
 //! as BF16. F8 tensors have no NumPy convention: cast them first.
 
 use std::collections::BTreeMap;
-use std::io::{Cursor, Read};
+use std::io::Cursor;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -32,13 +32,12 @@ use modelconv_core::error::{Error, InvalidKind, Result};
 use modelconv_core::tensor::{MmapFile, Tensor, TensorInfo};
 use modelconv_core::{DType, Model, OutputTarget};
 
+use crate::inflate::{InflateBudget, Inflated};
 use crate::strided::{StorageData, StridedSource};
 
 const MAGIC: &[u8] = b"\x93NUMPY";
 /// Largest accepted npy header.
 const MAX_HEADER: usize = 1 << 20;
-/// Largest deflated npz member decompressed into memory.
-const MAX_INFLATE: u64 = 16 << 30;
 
 /// True if `head` starts like a `.npy` file.
 pub fn sniff_npy(head: &[u8]) -> bool {
@@ -198,6 +197,18 @@ impl Lit<'_> {
                 return if self.eat(b'}') { Some(out) } else { None };
             }
         }
+    }
+}
+
+/// Where the data of npy bytes starting with `preamble` (at least 12
+/// bytes, or the whole member) begins: magic, version, length and header.
+fn header_len(preamble: &[u8]) -> Option<usize> {
+    match (preamble.get(6), preamble.get(8..12)) {
+        (Some(1), Some(&[a, b, _, _])) => Some(10 + usize::from(u16::from_le_bytes([a, b]))),
+        (Some(2 | 3), Some(&[a, b, c, d])) => usize::try_from(u32::from_le_bytes([a, b, c, d]))
+            .ok()?
+            .checked_add(12),
+        _ => None,
     }
 }
 
@@ -382,24 +393,26 @@ pub fn read_npz(path: &Path) -> Result<(Vec<Tensor>, u64)> {
             "two members with the same name",
         ));
     }
+    let budget = InflateBudget::new(path);
     let mut tensors = Vec::new();
     for i in 0..zip.len() {
-        let (name, stored, start, size, csize) = {
+        let (name, method, start, size, csize, crc) = {
             let m = zip.by_index_raw(i).map_err(zerr)?;
             let name = m.name().map_err(zerr)?.to_string();
-            let stored = m.compression() == zip::CompressionMethod::Stored;
             (
                 name,
-                stored,
+                m.compression(),
                 m.data_start().unwrap_or(0),
                 m.size(),
                 m.compressed_size(),
+                m.crc32(),
             )
         };
+        let stored = method == zip::CompressionMethod::Stored;
         let Some(tensor_name) = name.strip_suffix(".npy") else {
             continue;
         };
-        let storage_all = if stored {
+        let (storage, h) = if stored {
             let end = start
                 .checked_add(size)
                 .filter(|&e| e <= bytes.len() as u64 && size == csize)
@@ -411,38 +424,38 @@ pub fn read_npz(path: &Path) -> Result<(Vec<Tensor>, u64)> {
                     )
                     .at_offset(start)
                 })?;
-            StorageData::Mapped(Arc::clone(&file), start as usize..end as usize)
+            let member = bytes.get(start as usize..end as usize).unwrap_or_default();
+            let h = parse_header(path, member).map_err(|e| e.with_tensor(tensor_name))?;
+            let data = start as usize + h.data_offset..end as usize;
+            (StorageData::Mapped(Arc::clone(&file), data), h)
         } else {
-            if size > MAX_INFLATE {
+            if method != zip::CompressionMethod::Deflated {
                 return Err(Error::invalid(
                     path,
-                    InvalidKind::LimitExceeded,
-                    format!("member {name} inflates to {size} bytes"),
+                    InvalidKind::UnsupportedContent,
+                    format!("member {name} is compressed with {method:?} (deflate is read)"),
                 ));
             }
-            let mut out = Vec::new();
-            zip.by_index(i)
-                .map_err(zerr)?
-                .take(size + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| Error::invalid(path, InvalidKind::MalformedArchive, e.to_string()))?;
-            if out.len() as u64 != size {
-                return Err(Error::invalid(
-                    path,
-                    InvalidKind::MalformedArchive,
-                    format!("member {name} is not {size} bytes"),
-                ));
-            }
-            StorageData::Owned(Arc::new(out))
-        };
-        let h = parse_header(path, storage_all.bytes()).map_err(|e| e.with_tensor(tensor_name))?;
-        let storage = match &storage_all {
-            StorageData::Mapped(f, r) => {
-                StorageData::Mapped(Arc::clone(f), r.start + h.data_offset..r.end)
-            }
-            StorageData::Owned(v) => {
-                StorageData::Owned(Arc::new(v.get(h.data_offset..).unwrap_or(&[]).to_vec()))
-            }
+            let end = start.checked_add(csize).ok_or_else(|| {
+                Error::invalid(path, InvalidKind::Truncated, format!("member {name}"))
+            })?;
+            let member = Inflated::new(
+                Arc::clone(&file),
+                &name,
+                start as usize..usize::try_from(end).unwrap_or(usize::MAX),
+                size,
+                crc,
+                Arc::clone(&budget),
+            )?;
+            // Only the header is inflated here; the data when it is read.
+            let preamble = member.head(12)?;
+            let h = match header_len(&preamble) {
+                Some(total) if total <= MAX_HEADER + 12 => parse_header(path, &member.head(total)?)
+                    .map_err(|e| e.with_tensor(tensor_name))?,
+                _ => parse_header(path, &preamble).map_err(|e| e.with_tensor(tensor_name))?,
+            };
+            let range = h.data_offset..member.len();
+            (StorageData::Inflated(member, range), h)
         };
         tensors.push(tensor_from(path, tensor_name, &h, storage)?);
     }

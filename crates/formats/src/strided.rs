@@ -12,27 +12,27 @@ use modelconv_core::tensor::{MmapFile, TensorSource};
 
 use modelconv_core::DType;
 
+use crate::inflate::Inflated;
+
 /// Where a storage's bytes are.
 #[derive(Debug, Clone)]
 pub enum StorageData {
     /// A byte range of a memory-mapped file (stored zip member, legacy file).
     Mapped(Arc<MmapFile>, Range<usize>),
-    /// Bytes decompressed into memory.
+    /// Bytes in memory.
     Owned(Arc<Vec<u8>>),
+    /// A byte range of a compressed zip member, inflated when first read
+    /// (see [`crate::inflate`]).
+    Inflated(Arc<Inflated>, Range<usize>),
 }
 
 impl StorageData {
-    /// The storage bytes.
-    pub fn bytes(&self) -> &[u8] {
-        match self {
-            StorageData::Mapped(f, r) => f.bytes().get(r.clone()).unwrap_or(&[]),
-            StorageData::Owned(v) => v,
-        }
-    }
-
     /// Length in bytes.
     pub fn len(&self) -> usize {
-        self.bytes().len()
+        match self {
+            StorageData::Mapped(_, r) | StorageData::Inflated(_, r) => r.len(),
+            StorageData::Owned(v) => v.len(),
+        }
     }
 
     /// True if empty.
@@ -53,6 +53,8 @@ pub struct StridedSource {
     stride: Vec<usize>,
     contiguous: bool,
     len: usize,
+    /// Bytes released so far (an inflated member is let go once all are).
+    released: std::sync::atomic::AtomicUsize,
 }
 
 impl StridedSource {
@@ -121,42 +123,21 @@ impl StridedSource {
             stride,
             contiguous,
             len,
+            released: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 }
 
-impl TensorSource for StridedSource {
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn read(&self, range: Range<usize>) -> Result<Cow<'_, [u8]>> {
-        if range.end > self.len || range.start > range.end {
-            return Err(Error::Internal(format!(
-                "read {range:?} past tensor end {}",
-                self.len
-            )));
-        }
-        if let StorageData::Mapped(file, r) = &self.storage {
-            if self.contiguous {
-                // pread, not the map: a truncated input must not SIGBUS
-                // (see modelconv_core::tensor).
-                let start = r.start + self.start;
-                return file
-                    .read_at(start + range.start..start + range.end)
-                    .map(Cow::Owned);
-            }
-            // A gather reads the map; check the file first.
-            file.check_unchanged()?;
-        }
-        let bytes = self.storage.bytes();
+impl StridedSource {
+    /// The view's bytes for `range` out of the storage `bytes`: a slice when
+    /// contiguous, else a gather over the multi-index of each element.
+    fn copy_out(&self, bytes: &[u8], range: Range<usize>) -> Result<Vec<u8>> {
         if self.contiguous {
             return bytes
                 .get(self.start + range.start..self.start + range.end)
-                .map(Cow::Borrowed)
+                .map(<[u8]>::to_vec)
                 .ok_or_else(|| Error::Internal("storage range checked at open".into()));
         }
-        // Gather: walk the multi-index of each element in the range.
         let esz = self.esz;
         let first = range.start / esz;
         let count = (range.end - range.start) / esz;
@@ -184,7 +165,56 @@ impl TensorSource for StridedSource {
                 idx[d] = 0;
             }
         }
-        Ok(Cow::Owned(out))
+        Ok(out)
+    }
+}
+
+impl TensorSource for StridedSource {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn read(&self, range: Range<usize>) -> Result<Cow<'_, [u8]>> {
+        if range.end > self.len || range.start > range.end {
+            return Err(Error::Internal(format!(
+                "read {range:?} past tensor end {}",
+                self.len
+            )));
+        }
+        if let StorageData::Mapped(file, r) = &self.storage {
+            if self.contiguous {
+                // pread, not the map: a truncated input must not SIGBUS
+                // (see modelconv_core::tensor).
+                let start = r.start + self.start;
+                return file
+                    .read_at(start + range.start..start + range.end)
+                    .map(Cow::Owned);
+            }
+            // A gather reads the map; check the file first.
+            file.check_unchanged()?;
+        }
+        let bytes = match &self.storage {
+            StorageData::Mapped(f, r) => f.bytes().get(r.clone()).unwrap_or_default(),
+            StorageData::Owned(v) => v.as_slice(),
+            StorageData::Inflated(m, r) => {
+                let base = r.start + self.start;
+                if self.contiguous {
+                    // Streamed: only the asked range is inflated and kept.
+                    return m.read(base + range.start..base + range.end).map(Cow::Owned);
+                }
+                // A gather over a compressed member inflates the span the
+                // view covers (torch caps compressed storages, see pytorch).
+                let span = m.read(r.start..r.end)?;
+                return self.copy_out(&span, range).map(Cow::Owned);
+            }
+        };
+        if self.contiguous {
+            return bytes
+                .get(self.start + range.start..self.start + range.end)
+                .map(Cow::Borrowed)
+                .ok_or_else(|| Error::Internal("storage range checked at open".into()));
+        }
+        self.copy_out(bytes, range).map(Cow::Owned)
     }
 
     fn release(&self, range: Range<usize>) {
@@ -195,11 +225,22 @@ impl TensorSource for StridedSource {
             let start = r.start + self.start + range.start;
             file.release(start..start + (range.end - range.start));
         }
+        // An inflation is let go once the view has been read to the end.
+        if let StorageData::Inflated(m, _) = &self.storage {
+            let n = range.end.saturating_sub(range.start);
+            let before = self
+                .released
+                .fetch_add(n, std::sync::atomic::Ordering::AcqRel);
+            if before < self.len && before + n >= self.len {
+                m.release();
+            }
+        }
     }
 
     fn check_unchanged(&self) -> Result<()> {
         match &self.storage {
             StorageData::Mapped(file, _) => file.check_unchanged(),
+            StorageData::Inflated(m, _) => m.file().check_unchanged(),
             StorageData::Owned(_) => Ok(()),
         }
     }
@@ -218,6 +259,7 @@ impl TensorSource for StridedSource {
         let base = match &self.storage {
             StorageData::Mapped(f, r) => format!("{}@{}..{}", f.identity(), r.start, r.end),
             StorageData::Owned(v) => format!("owned:{}", v.len()),
+            StorageData::Inflated(m, r) => format!("{}@{}..{}", m.identity(), r.start, r.end),
         };
         format!("{base}+{}:{:?}:{:?}", self.start, self.shape, self.stride)
     }

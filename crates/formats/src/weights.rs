@@ -4,11 +4,9 @@
 //! one code path.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 
-use modelconv_core::error::{Error, InvalidKind, IoContext, Result};
+use modelconv_core::error::{Error, InvalidKind, Result};
 use modelconv_core::model::Model;
 use modelconv_core::tensor::Tensor;
 
@@ -46,18 +44,7 @@ impl WeightFile {
 }
 
 fn head(path: &Path) -> Result<Vec<u8>> {
-    let mut f = File::open(path).at(path)?;
-    let mut buf = vec![0u8; 16];
-    let mut n = 0;
-    while n < buf.len() {
-        let got = f.read(&mut buf[n..]).at(path)?;
-        if got == 0 {
-            break;
-        }
-        n += got;
-    }
-    buf.truncate(n);
-    Ok(buf)
+    modelconv_core::fsx::read_head(path, 16)
 }
 
 /// True if the file starts like a PyTorch checkpoint (zip or pickle).

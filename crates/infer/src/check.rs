@@ -102,6 +102,17 @@ fn side(
             "{src}: no config.json (or Parquet metadata) to build the model from"
         ))
     })?;
+    // Wrong shapes are a typed error naming the tensor, not a failure
+    // inside the forward pass.
+    modelconv::arch::shapes::check(
+        family,
+        &config,
+        model
+            .tensors
+            .iter()
+            .map(|t| (t.info.name.as_str(), t.info.shape.as_slice())),
+        &model.root,
+    )?;
     let dir = if model.root.is_dir() {
         Some(model.root.clone())
     } else {

@@ -3,13 +3,12 @@
 
 use std::path::Path;
 
-use modelconv_core::error::IoContext;
 use modelconv_core::{Error, Result};
 
 /// Decodes `path` (8-bit gray, gray+alpha, RGB or RGBA PNG) into `size`×`size` RGB bytes (HWC).
 pub fn load_png(path: &Path, size: usize) -> Result<Vec<u8>> {
     let bad = |d: String| Error::InvalidOption(format!("{}: {d}", path.display()));
-    let file = std::fs::File::open(path).at(path)?;
+    let file = modelconv_core::fsx::open_input(path)?;
     let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder.read_info().map_err(|e| bad(e.to_string()))?;
@@ -62,6 +61,7 @@ pub fn load_png(path: &Path, size: usize) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use modelconv_core::error::IoContext;
 
     fn write_png(path: &Path, w: u32, h: u32, rgb: &[u8]) {
         let f = std::fs::File::create(path).unwrap_or_else(|e| unreachable!("{e}"));

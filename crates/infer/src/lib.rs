@@ -198,7 +198,9 @@ fn out(kind: &str, t: &candle_core::Tensor) -> Result<Output> {
 
 fn sentence_transformers(dir: Option<&Path>) -> Option<SentenceTransformers> {
     let dir = dir?;
-    SentenceTransformers::from_files(&|rel| std::fs::read_to_string(dir.join(rel)).ok())
+    SentenceTransformers::from_files(&|rel| {
+        modelconv_core::fsx::read_input_string(&dir.join(rel), 64 << 20).ok()
+    })
 }
 
 /// Runs the family's forward pass on `inputs`.
@@ -391,7 +393,10 @@ pub struct Comparison {
     pub min_cosine: f64,
     /// Threshold the lowest cosine must reach.
     pub threshold: f64,
-    /// `min_cosine >= threshold`.
+    /// Non-finite values (NaN, ±Inf) in the source's and the output's
+    /// outputs: any fails the check, whatever the cosines say.
+    pub non_finite: (usize, usize),
+    /// No non-finite value and `min_cosine >= threshold`.
     pub passed: bool,
 }
 
@@ -400,10 +405,20 @@ pub struct Comparison {
 /// extraction).
 pub fn compare(a: &[Output], b: &[Output], threshold: f64) -> Result<Comparison> {
     let mut kinds = Vec::new();
+    let mut non_finite = (0usize, 0usize);
     for x in a {
         let Some(y) = b.iter().find(|y| y.kind == x.kind) else {
             continue;
         };
+        let bad = |o: &Output| {
+            o.samples
+                .iter()
+                .flat_map(|s| s.iter())
+                .filter(|v| !v.is_finite())
+                .count()
+        };
+        non_finite.0 += bad(x);
+        non_finite.1 += bad(y);
         if x.samples.len() != y.samples.len() {
             return Err(Error::InvalidOption(format!(
                 "{}: {} vs {} samples",
@@ -433,7 +448,7 @@ pub fn compare(a: &[Output], b: &[Output], threshold: f64) -> Result<Comparison>
         let std = (cosines.iter().map(|c| (c - average).powi(2)).sum::<f64>() / n).sqrt();
         kinds.push(KindComparison {
             kind: x.kind.clone(),
-            min: cosines.iter().copied().fold(f64::INFINITY, f64::min),
+            min: cosines.iter().copied().fold(f64::INFINITY, nan_min),
             max: cosines.iter().copied().fold(f64::NEG_INFINITY, f64::max),
             average,
             std,
@@ -446,12 +461,23 @@ pub fn compare(a: &[Output], b: &[Output], threshold: f64) -> Result<Comparison>
             "the two models have no output kind in common".into(),
         ));
     }
-    let min_cosine = kinds.iter().map(|k| k.min).fold(f64::INFINITY, f64::min);
+    let min_cosine = kinds.iter().map(|k| k.min).fold(f64::INFINITY, nan_min);
     Ok(Comparison {
         samples: kinds.iter().map(|k| k.cosines.len()).sum(),
         kinds,
         min_cosine,
         threshold,
-        passed: min_cosine >= threshold,
+        non_finite,
+        // NaN compares false: a NaN cosine never passes.
+        passed: non_finite == (0, 0) && min_cosine >= threshold,
     })
+}
+
+/// The smaller of two values, NaN if either is (`f64::min` drops NaN).
+fn nan_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.min(b)
+    }
 }

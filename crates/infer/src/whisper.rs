@@ -13,7 +13,6 @@ use std::path::Path;
 
 use candle_core::{Device, Tensor};
 use modelconv_arch::config::Cfg;
-use modelconv_core::error::IoContext;
 use modelconv_core::{Error, Result};
 use serde_json::Value;
 
@@ -131,7 +130,7 @@ pub fn log_mel(samples: &[f32], n_mels: usize) -> Vec<Vec<f32>> {
 
 /// Reads a 16-bit PCM mono 16 kHz WAV file as samples in [-1, 1).
 pub fn read_wav(path: &Path) -> Result<Vec<f32>> {
-    let bytes = std::fs::read(path).at(path)?;
+    let bytes = modelconv_core::fsx::read_input(path, 1 << 30)?;
     let bad = |d: &str| Error::InvalidOption(format!("{}: {d}", path.display()));
     if bytes.len() < 12 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
         return Err(bad("not a RIFF/WAVE file"));

@@ -367,7 +367,7 @@ fn absolute(p: &Path) -> PathBuf {
 /// Refuses plans that would write over one of the model's input files or
 /// into the input directory itself.
 fn check_no_overwrite(model: &Model, plan: &OutputPlan) -> Result<()> {
-    let inputs: Vec<PathBuf> = model
+    let inputs: std::collections::HashSet<PathBuf> = model
         .source_files
         .iter()
         .map(|f| f.path.clone())
@@ -389,10 +389,10 @@ fn check_no_overwrite(model: &Model, plan: &OutputPlan) -> Result<()> {
     }
     for out in plan.paths() {
         let abs = absolute(&out);
-        if let Some(input) = inputs.iter().find(|i| **i == abs) {
+        if inputs.contains(&abs) {
             return Err(Error::WouldOverwriteInput {
                 output: out,
-                input: input.clone(),
+                input: abs,
             });
         }
     }
@@ -461,10 +461,11 @@ fn check_destination(
             if existing.len() > 5 { ", ..." } else { "" }
         )));
     }
-    let planned: Vec<&str> = plan.files.iter().map(|f| f.rel_path.as_str()).collect();
+    let planned: std::collections::HashSet<&str> =
+        plan.files.iter().map(|f| f.rel_path.as_str()).collect();
     Ok(existing
         .into_iter()
-        .filter(|n| hf::is_weight_file(n) && !planned.contains(&n.as_str()))
+        .filter(|n| hf::is_weight_file(n) && !planned.contains(n.as_str()))
         .map(|n| dir.join(n))
         .collect())
 }
@@ -581,11 +582,14 @@ pub fn convert_model(
             )),
         }
     }
+    let out_dtypes: std::collections::HashMap<&str, DType> = tensors
+        .iter()
+        .map(|t| (t.info.name.as_str(), t.info.dtype))
+        .collect();
     for (name, n) in &written.overflows {
-        let to = tensors
-            .iter()
-            .find(|t| &t.info.name == name)
-            .map(|t| t.info.dtype.name())
+        let to = out_dtypes
+            .get(name.as_str())
+            .map(|d| d.name())
             .unwrap_or("?");
         warnings.push(format!(
             "tensor '{name}': {n} finite values overflowed to ±Inf when cast to {to}"

@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use modelconv_arch::fake::{FakeSource, Init};
 use modelconv_arch::Family;
-use modelconv_core::error::IoContext;
 use modelconv_core::model::AuxFile;
 use modelconv_core::progress::Reporter;
 use modelconv_core::tensor::{OwnedBytes, Tensor};
@@ -104,7 +103,7 @@ pub fn fake(
     let mut model;
     let specs: Vec<(String, DType, Vec<usize>)>;
     if let Some(cfg_path) = config_path(path) {
-        let text = std::fs::read_to_string(&cfg_path).at(&cfg_path)?;
+        let text = modelconv_core::fsx::read_input_string(&cfg_path, 64 << 20)?;
         let config: Value = serde_json::from_str(&text).map_err(|e| {
             Error::InvalidOption(format!("{}: not valid JSON: {e}", cfg_path.display()))
         })?;
@@ -194,6 +193,8 @@ pub fn fake(
     copts.dtype_overrides.clear();
     copts.family = crate::FamilyOptions {
         model_type: opts.model_type,
+        // `--shape` asks for shapes the config does not give, on purpose.
+        skip_shape_check: !opts.shapes.is_empty(),
         ..Default::default()
     };
     convert_model(model, src, dst, &copts, reporter, start)

@@ -39,6 +39,9 @@ pub struct FamilyOptions {
     pub mup_to_llama: bool,
     /// Do not write `metadata.json` (`--no-metadata`).
     pub no_metadata: bool,
+    /// Do not check tensor shapes against the family (only `fake --shape`,
+    /// which asks for other shapes on purpose). Default false.
+    pub skip_shape_check: bool,
 }
 
 /// What the family layer did, for the report.
@@ -71,10 +74,7 @@ pub fn read_aux_bytes(model: &Model, rel: &str) -> Option<Vec<u8>> {
     if let Some(bytes) = &aux.generated {
         return Some(bytes.to_vec());
     }
-    if aux.size > MAX_AUX_READ {
-        return None;
-    }
-    std::fs::read(&aux.source).ok()
+    modelconv_core::fsx::read_input(&aux.source, MAX_AUX_READ).ok()
 }
 
 /// sentence-transformers settings of `model`, if it has a `modules.json`.
@@ -143,6 +143,19 @@ pub fn apply(
 ) -> Result<FamilyReport> {
     let detection = detect_model(model);
     let family = opts.model_type.or(detection.family);
+    // A family's weights must have the shapes its config gives them
+    // before anything is extracted, folded or re-laid.
+    if let (Some(f), Some(config), false) = (family, model.config.as_ref(), opts.skip_shape_check) {
+        modelconv_arch::shapes::check(
+            f,
+            config,
+            model
+                .tensors
+                .iter()
+                .map(|t| (t.info.name.as_str(), t.info.shape.as_slice())),
+            &model.root,
+        )?;
+    }
     let mut notes = Vec::new();
     let mut generated = Vec::new();
     let mut config_changed = false;

@@ -24,7 +24,7 @@
 
 use std::path::{Path, PathBuf};
 
-use modelconv_core::error::{Error, IoContext, Result};
+use modelconv_core::error::{Error, Result};
 use modelconv_formats::pytorch::host::GlobalStatus;
 use modelconv_formats::pytorch::scan as pickle_scan;
 use serde::Serialize;
@@ -81,36 +81,46 @@ pub struct ScanReport {
     pub passed: bool,
 }
 
-/// Scans a file or a directory tree (symbolic links are followed only
-/// within the tree's depth limit).
+/// Scans a file or a directory tree. Symbolic links are followed only when
+/// they stay inside the tree (others are reported, not followed), every
+/// directory is visited once, and only regular files are opened.
 pub fn scan(path: &Path) -> Result<ScanReport> {
     if !path.exists() {
         return Err(Error::NotFound(path.to_path_buf()));
     }
     let mut files = Vec::new();
     if path.is_dir() {
-        let mut stack = vec![(path.to_path_buf(), 0usize)];
-        let mut paths = Vec::new();
-        while let Some((dir, depth)) = stack.pop() {
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
-                .at(&dir)?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .collect();
-            entries.sort();
-            for p in entries {
-                if p.is_dir() {
-                    if depth + 1 < MAX_DEPTH {
-                        stack.push((p, depth + 1));
-                    }
-                } else if paths.len() < MAX_FILES {
-                    paths.push(p);
-                }
+        let limits = modelconv_core::fsx::WalkLimits {
+            max_depth: MAX_DEPTH,
+            max_entries: MAX_FILES,
+        };
+        for entry in modelconv_core::fsx::walk(path, &limits, &|_, _| true)? {
+            match entry {
+                modelconv_core::fsx::Entry::File { path, .. } => files.push(scan_file(&path)?),
+                modelconv_core::fsx::Entry::Skipped { rel, reason, why } => files.push(FileScan {
+                    path: path.join(&rel),
+                    kind: "not-followed".into(),
+                    findings: vec![finding(
+                        match reason {
+                            modelconv_core::fsx::Skip::Revisited => Severity::Info,
+                            _ => Severity::High,
+                        },
+                        "not-followed",
+                        format!("{rel} is {why}: not followed, not scanned; a loader that follows it may read anything"),
+                    )],
+                }),
             }
         }
-        paths.sort();
-        for p in paths {
-            files.push(scan_file(&p)?);
-        }
+    } else if !modelconv_core::fsx::is_regular(path) {
+        files.push(FileScan {
+            path: path.to_path_buf(),
+            kind: "special".into(),
+            findings: vec![finding(
+                Severity::High,
+                "not-regular",
+                "not a regular file (a FIFO, socket or device): not opened; reading it may block or never end",
+            )],
+        });
     } else {
         files.push(scan_file(path)?);
     }
@@ -135,14 +145,7 @@ fn finding(severity: Severity, code: &'static str, message: impl Into<String>) -
 }
 
 fn read_head(path: &Path, n: usize) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let mut head = Vec::with_capacity(n);
-    std::fs::File::open(path)
-        .at(path)?
-        .take(n as u64)
-        .read_to_end(&mut head)
-        .at(path)?;
-    Ok(head)
+    modelconv_core::fsx::read_head(path, n)
 }
 
 /// Scans one file.
@@ -178,6 +181,7 @@ pub fn scan_file(path: &Path) -> Result<FileScan> {
     {
         let s = pickle_scan::scan_file(path)?;
         kind = match s.container {
+            "zip" if name.to_ascii_lowercase().ends_with(".npz") => "npz",
             "zip" => "pytorch-zip",
             "torchscript" => "torchscript",
             _ => "pickle",
@@ -218,6 +222,13 @@ fn is_torch_name(name: &str) -> bool {
 }
 
 fn pickle_findings(s: &pickle_scan::PickleScan, out: &mut Vec<Finding>) {
+    for member in &s.object_arrays {
+        out.push(finding(
+            Severity::Critical,
+            "npy-object",
+            format!("{member}: object array: np.load(allow_pickle=True) unpickles the data"),
+        ));
+    }
     for p in &s.pickles {
         for (g, status) in &p.globals {
             if *status == GlobalStatus::Forbidden {
@@ -258,7 +269,7 @@ fn pickle_findings(s: &pickle_scan::PickleScan, out: &mut Vec<Finding>) {
     for p in &s.problems {
         out.push(finding(Severity::High, "archive", p.clone()));
     }
-    if s.pickles.is_empty() && s.problems.is_empty() {
+    if s.pickles.is_empty() && s.problems.is_empty() && s.object_arrays.is_empty() {
         out.push(finding(
             Severity::Info,
             "no-pickle",
@@ -364,7 +375,7 @@ fn suspicious_jinja(t: &str) -> Vec<&'static str> {
 }
 
 fn scan_index(path: &Path, out: &mut Vec<Finding>) -> Result<()> {
-    let bytes = std::fs::read(path).at(path)?;
+    let bytes = modelconv_core::fsx::read_input(path, 256 << 20)?;
     let v: serde_json::Value = match serde_json::from_slice(&bytes) {
         Ok(v) => v,
         Err(e) => {
@@ -406,7 +417,7 @@ fn scan_index(path: &Path, out: &mut Vec<Finding>) -> Result<()> {
 }
 
 fn scan_config(path: &Path, out: &mut Vec<Finding>) -> Result<()> {
-    let bytes = std::fs::read(path).at(path)?;
+    let bytes = modelconv_core::fsx::read_input(path, 64 << 20)?;
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
         out.push(finding(
             Severity::High,

@@ -301,12 +301,12 @@ pub fn read_parquet_dir(dir: &Path, carried: Vec<AuxFile>) -> Result<Model> {
     let mut model = read_parquet_file(&dir.join(WEIGHTS_FILE))?;
     model.root = dir.to_path_buf();
     let config_path = dir.join("config.json");
-    if config_path.is_file() {
-        let text = std::fs::read_to_string(&config_path).at(&config_path)?;
+    if modelconv_core::fsx::is_regular(&config_path) {
+        let text = modelconv_core::fsx::read_input_string(&config_path, 64 << 20)?;
         model.config = serde_json::from_str(&text).ok().or(model.config);
     } else if model.config.is_none() {
         let meta = dir.join(METADATA_FILE);
-        if let Ok(text) = std::fs::read_to_string(&meta) {
+        if let Ok(text) = modelconv_core::fsx::read_input_string(&meta, 256 << 20) {
             model.config = serde_json::from_str::<serde_json::Value>(&text)
                 .ok()
                 .and_then(|v| {

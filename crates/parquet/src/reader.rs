@@ -119,7 +119,7 @@ impl Shared {
                 return Ok(Arc::clone(rows));
             }
         }
-        let file = File::open(&self.path).at(&self.path)?;
+        let file = modelconv_core::fsx::open_input(&self.path)?;
         let reuse = self.spare.lock().ok().and_then(|mut s| s.take());
         let rows = match pages::decode_typed_group(
             &file,
@@ -204,7 +204,7 @@ impl Shared {
     }
 
     fn read_rows_inner(&self, column: usize, rows: &[u64]) -> Result<Vec<RecordBatch>> {
-        let file = File::open(&self.path).at(&self.path)?;
+        let file = modelconv_core::fsx::open_input(&self.path)?;
         let mut groups: Vec<usize> = Vec::new();
         for &r in rows {
             let g = self
@@ -460,7 +460,7 @@ pub fn read_file(path: &Path) -> Result<ParquetWeights> {
 }
 
 fn read_file_inner(path: &Path) -> Result<ParquetWeights> {
-    let file = File::open(path).at(path)?;
+    let file = modelconv_core::fsx::open_input(path)?;
     let size = file.metadata().at(path)?.len();
     check_footer(path, &file, size)?;
     let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|e| {

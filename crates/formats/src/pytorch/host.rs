@@ -27,7 +27,7 @@ pub struct StorageRef {
 }
 
 /// A tensor rebuilt from a storage.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TensorRef {
     /// Index into [`TorchHost::storages`].
     pub storage: usize,
@@ -77,6 +77,8 @@ pub enum PidStyle {
 pub struct TorchHost {
     /// Storages in first-reference order.
     pub storages: Vec<StorageRef>,
+    /// Index into `storages` by key (archives may hold 100k+ storages).
+    storage_index: std::collections::HashMap<String, usize>,
     /// Host objects.
     pub objects: Vec<HostObj>,
     /// Every global referenced, with its status.
@@ -96,6 +98,7 @@ impl TorchHost {
     pub fn new(pid_style: PidStyle, torchscript: bool) -> Self {
         TorchHost {
             storages: Vec::new(),
+            storage_index: std::collections::HashMap::new(),
             objects: Vec::new(),
             globals: BTreeMap::new(),
             permissive: false,
@@ -516,7 +519,7 @@ impl Host for TorchHost {
                 "legacy storage views",
             ));
         }
-        let idx = match self.storages.iter().position(|s| s.key == key) {
+        let idx = match self.storage_index.get(&key).copied() {
             Some(i) => {
                 if self
                     .storages
@@ -530,6 +533,7 @@ impl Host for TorchHost {
                 i
             }
             None => {
+                self.storage_index.insert(key.clone(), self.storages.len());
                 self.storages.push(StorageRef { key, dtype, numel });
                 self.storages.len() - 1
             }

@@ -16,7 +16,7 @@ pub mod host;
 pub mod pickle;
 pub mod scan;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{Cursor, Read};
 use std::path::Path;
 use std::sync::Arc;
@@ -26,6 +26,7 @@ use modelconv_core::tensor::{MmapFile, Tensor, TensorInfo};
 
 use self::host::{GlobalStatus, PidStyle, TensorRef, TorchHost};
 use self::pickle::{Limits, Obj, PickleError, PickleErrorKind, Value, Vm};
+use crate::inflate::{InflateBudget, Inflated};
 use crate::strided::{StorageData, StridedSource};
 
 /// Largest `data.pkl` accepted (decompressed).
@@ -134,6 +135,8 @@ pub fn read_file(path: &Path, permissive: bool) -> Result<TorchFile> {
 struct Member {
     index: usize,
     stored: bool,
+    method: zip::CompressionMethod,
+    crc32: u32,
     data_start: u64,
     compressed: u64,
     size: u64,
@@ -170,6 +173,8 @@ fn read_zip(path: &Path, file: &Arc<MmapFile>, permissive: bool) -> Result<Torch
         let member = Member {
             index: i,
             stored: m.compression() == zip::CompressionMethod::Stored,
+            method: m.compression(),
+            crc32: m.crc32(),
             data_start: m.data_start().unwrap_or(0),
             compressed: m.compressed_size(),
             size: m.size(),
@@ -226,6 +231,7 @@ fn read_zip(path: &Path, file: &Arc<MmapFile>, permissive: bool) -> Result<Torch
         .map_err(|e| pickle_error(path, &data_pkl, e))?;
 
     // Storage bytes: `<prefix>data/<key>`, zero-copy when stored uncompressed.
+    let budget = InflateBudget::new(path);
     let mut storages = Vec::with_capacity(host.storages.len());
     for s in &host.storages {
         let name = format!("{prefix}data/{}", s.key);
@@ -267,7 +273,26 @@ fn read_zip(path: &Path, file: &Arc<MmapFile>, permissive: bool) -> Result<Torch
                     ),
                 ));
             }
-            StorageData::Owned(Arc::new(read_member(path, &mut zip, m, declared)?))
+            if m.method != zip::CompressionMethod::Deflated {
+                return Err(Error::invalid(
+                    path,
+                    InvalidKind::UnsupportedContent,
+                    format!("storage member {name} is compressed with {:?}", m.method),
+                ));
+            }
+            // Inflated when a tensor reads it, under the file's budget.
+            let end = m.data_start.checked_add(m.compressed).ok_or_else(|| {
+                Error::invalid(path, InvalidKind::Truncated, format!("member {name}"))
+            })?;
+            let member = Inflated::new(
+                Arc::clone(file),
+                &name,
+                m.data_start as usize..usize::try_from(end).unwrap_or(usize::MAX),
+                m.size,
+                m.crc32,
+                Arc::clone(&budget),
+            )?;
+            StorageData::Inflated(member, 0..usize::try_from(m.size).unwrap_or(usize::MAX))
         };
         if (data.len() as u64) < declared {
             return Err(Error::invalid(
@@ -842,7 +867,7 @@ fn finish(
 
     let mut tensors = Vec::new();
     let mut aliases = Vec::new();
-    let mut seen: Vec<(TensorRef, String)> = Vec::new();
+    let mut seen: HashMap<TensorRef, String> = HashMap::new();
     let mut names = HashSet::new();
     for (name, obj) in found.tensors {
         let Some(host::HostObj::Tensor(t)) = host.objects.get(obj) else {
@@ -856,11 +881,11 @@ fn finish(
             )
             .with_tensor(&name));
         }
-        if let Some((_, first)) = seen.iter().find(|(r, _)| r == t) {
+        if let Some(first) = seen.get(t) {
             aliases.push((name, first.clone()));
             continue;
         }
-        seen.push((t.clone(), name.clone()));
+        seen.insert(t.clone(), name.clone());
         let storage = storages.get(t.storage).ok_or_else(|| {
             Error::Internal(format!("tensor '{name}' refers to an unknown storage"))
         })?;

@@ -56,6 +56,9 @@ pub struct PickleScan {
     /// Archive-level problems (unreadable zip, duplicate or case-folded
     /// names, unreadable members).
     pub problems: Vec<String>,
+    /// `.npy` members (of an `.npz`) holding object arrays:
+    /// `np.load(allow_pickle=True)` unpickles their data.
+    pub object_arrays: Vec<String>,
 }
 
 /// True if `b` starts like a protocol-2+ pickle (PROTO 2..=5).
@@ -243,15 +246,25 @@ fn scan_zip(bytes: &[u8]) -> PickleScan {
         let mut head = [0u8; 2];
         let mut data = Vec::new();
         let mut reader = (&mut m).take(MAX_PICKLE_BYTES + 1);
+        let mut location = name.clone();
         let read = if named_pkl {
             reader.read_to_end(&mut data).map(|_| ())
         } else {
-            // Only pull the whole member in if it starts like a pickle.
+            // Only pull the whole member in if it starts like a pickle, or
+            // is an npy object array (whose data is a pickle).
             match reader.read_exact(&mut head) {
                 Ok(()) if looks_like_pickle(&head) => {
                     data.extend_from_slice(&head);
                     reader.read_to_end(&mut data).map(|_| ())
                 }
+                Ok(()) if head == [0x93, b'N'] => match npy_object_header(&mut reader) {
+                    Some(offset) => {
+                        out.object_arrays.push(name.clone());
+                        location = format!("{name}@{offset}");
+                        reader.read_to_end(&mut data).map(|_| ())
+                    }
+                    None => continue,
+                },
                 Ok(()) => continue,
                 Err(_) => continue,
             }
@@ -268,11 +281,39 @@ fn scan_zip(bytes: &[u8]) -> PickleScan {
             continue;
         }
         if !data.is_empty() {
-            let (p, _) = scan_pickle(name.clone(), &data, torchscript);
+            let (p, _) = scan_pickle(location, &data, torchscript);
             out.pickles.push(p);
         }
     }
     out
+}
+
+/// Reads the rest of an `.npy` header (the magic's first two bytes are
+/// read) and returns where the data starts if the array holds Python
+/// objects (`'descr': '|O'`), else `None`.
+fn npy_object_header(reader: &mut impl Read) -> Option<usize> {
+    let mut pre = [0u8; 8];
+    reader.read_exact(&mut pre).ok()?;
+    // pre = "UMPY", major, minor, then the first 2 bytes of the length.
+    let [_, _, _, _, major, _, l0, l1] = pre;
+    let (len, start) = match major {
+        1 => (usize::from(u16::from_le_bytes([l0, l1])), 10),
+        2 | 3 => {
+            let mut hi = [0u8; 2];
+            reader.read_exact(&mut hi).ok()?;
+            let [h0, h1] = hi;
+            (u32::from_le_bytes([l0, l1, h0, h1]) as usize, 12)
+        }
+        _ => return None,
+    };
+    if len > 1 << 20 {
+        return None;
+    }
+    let mut header = vec![0u8; len];
+    reader.read_exact(&mut header).ok()?;
+    let text = String::from_utf8_lossy(&header);
+    let object = text.contains("'|O'") || text.contains("'O'") || text.contains("'<O'");
+    object.then_some(start + len)
 }
 
 #[cfg(test)]
