@@ -72,6 +72,9 @@ pub struct CheckArgs {
     /// Force the source's family (default: detect).
     #[arg(long, default_value = "auto")]
     pub model_type: String,
+    /// Read models whose tensors declare more than 64x the bytes their files hold.
+    #[arg(long)]
+    pub allow_amplification: bool,
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -138,6 +141,9 @@ pub struct VerifyArgs {
     /// Source tensors missing from the output do not fail the check (e.g. a --component extraction).
     #[arg(long)]
     pub allow_missing: bool,
+    /// Read models whose tensors declare more than 64x the bytes their files hold.
+    #[arg(long)]
+    pub allow_amplification: bool,
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -223,6 +229,10 @@ pub struct ConvertArgs {
     /// Write into a non-empty output directory, removing weight files the new output makes stale.
     #[arg(long)]
     pub overwrite: bool,
+    /// Convert a model whose tensors declare more than 64x the bytes its files hold (stride-0
+    /// views, highly compressed members): the output may be that much larger than the input.
+    #[arg(long)]
+    pub allow_amplification: bool,
     /// Continue an interrupted conversion: keep verified finished parts, redo the rest.
     #[arg(long)]
     pub resume: bool,

@@ -87,6 +87,7 @@ pub fn options(args: &CheckArgs) -> modelconv::Result<CheckOptions> {
         threshold: args.threshold,
         inputs,
         model_type: crate::convert::model_type(&args.model_type)?,
+        allow_amplification: args.allow_amplification,
     })
 }
 

@@ -100,6 +100,7 @@ fn options(args: &ConvertArgs) -> modelconv::Result<ConvertOptions> {
             .map(modelconv::parse_size)
             .transpose()?,
         overwrite: args.overwrite,
+        allow_amplification: args.allow_amplification,
         parquet: modelconv::ParquetOptions {
             // None: chunked, or the seeds' V2 when there are quantized tensors.
             schema: match args.parquet_schema.as_deref() {
@@ -159,6 +160,7 @@ fn validate(
         min_cosine: if lossless { None } else { Some(0.99) },
         max_rmse: None,
         allow_missing: opts.family.component.is_some(),
+        allow_amplification: opts.allow_amplification,
     };
     let dst = args.dst.to_string_lossy();
     let mut v = modelconv::verify(&args.src, &dst, &vopts)?;
@@ -176,6 +178,7 @@ fn validate(
     if family_known {
         let copts = modelconv_infer::check::CheckOptions {
             model_type: opts.family.model_type,
+            allow_amplification: opts.allow_amplification,
             ..Default::default()
         };
         match modelconv_infer::check::check_inference(&args.src, &dst, &copts) {

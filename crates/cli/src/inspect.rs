@@ -7,7 +7,7 @@ use crate::units;
 
 /// Runs the subcommand.
 pub fn run(args: InspectArgs) -> Result<()> {
-    let mut report = modelconv::inspect(&args.path)?;
+    let mut report = modelconv::inspect::inspect_with(&args.path, args.tensors)?;
     let mut out = String::new();
     if args.json {
         if !args.tensors {

@@ -52,6 +52,7 @@ pub fn run(args: VerifyArgs) -> Result<()> {
         min_cosine: args.min_cosine,
         max_rmse: args.max_rmse,
         allow_missing: args.allow_missing,
+        allow_amplification: args.allow_amplification,
     };
     let report = modelconv::verify(&args.source, &args.output, &opts)?;
     let mut out = String::new();

@@ -452,6 +452,52 @@ pub struct OutputPlan {
 }
 
 impl OutputPlan {
+    /// Checks the planned names before anything is written: each a relative
+    /// `/`-separated path of plain components, no name twice, and no file
+    /// where another needs a directory. (A source whose files would collide
+    /// once laid out, e.g. `tokenizer.json` and `tokenizer/tokenizer.json`
+    /// in the seeds' Parquet layout, is refused here.)
+    pub fn check_names(&self) -> Result<()> {
+        use std::collections::HashSet;
+        let bad = |rel: &str, why: &str| Error::Unsupported {
+            path: self.root.join(rel),
+            detail: format!("output file '{rel}' {why}"),
+        };
+        let mut files: HashSet<&str> = HashSet::new();
+        let mut dirs: HashSet<String> = HashSet::new();
+        for f in &self.files {
+            let rel = f.rel_path.as_str();
+            if rel.is_empty()
+                || rel.starts_with('/')
+                || rel
+                    .split('/')
+                    .any(|c| c.is_empty() || c == "." || c == ".." || c.contains('\0'))
+            {
+                return Err(bad(rel, "is not a plain relative path"));
+            }
+            if !files.insert(rel) {
+                return Err(bad(
+                    rel,
+                    "would be written twice (two sources land on one name)",
+                ));
+            }
+            let mut parts: Vec<&str> = rel.split('/').collect();
+            parts.pop();
+            let mut prefix = String::new();
+            for p in parts {
+                if !prefix.is_empty() {
+                    prefix.push('/');
+                }
+                prefix.push_str(p);
+                dirs.insert(prefix.clone());
+            }
+        }
+        if let Some(clash) = files.iter().find(|f| dirs.contains(**f)) {
+            return Err(bad(clash, "is both a file and a directory of other files"));
+        }
+        Ok(())
+    }
+
     /// Total bytes of all planned files.
     pub fn total_bytes(&self) -> u64 {
         self.files.iter().map(|f| f.content.len_hint()).sum()
@@ -681,6 +727,7 @@ pub fn run(
     opts: &EngineOptions,
     reporter: &dyn Reporter,
 ) -> Result<WriteReport> {
+    plan.check_names()?;
     let created_root = !plan.root.exists();
     fs::create_dir_all(&plan.root).at(&plan.root)?;
     let out = OutDir::open(&plan.root)?;

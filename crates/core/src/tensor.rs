@@ -65,6 +65,30 @@ impl TensorInfo {
     pub fn nbytes(&self) -> usize {
         self.checked_nbytes().unwrap_or(usize::MAX)
     }
+
+    /// Whether the shape is one that the readers of every output format
+    /// accept: numpy, torch and safetensors keep dimensions and the byte
+    /// size of the non-zero dimensions in a signed 64-bit integer, so
+    /// `[0, 2^63, 2^63]` (zero elements) is still refused by all of them.
+    pub fn check_portable_shape(&self) -> std::result::Result<(), String> {
+        let max = i64::MAX as u128;
+        let mut bytes = self.dtype.size() as u128;
+        for &d in &self.shape {
+            if d as u128 > max {
+                return Err(format!("dimension {d} is larger than 2^63 - 1"));
+            }
+            if d > 0 {
+                bytes = bytes.saturating_mul(d as u128);
+            }
+        }
+        if bytes > max {
+            return Err(format!(
+                "shape {:?} of {} spans more than 2^63 - 1 bytes (ignoring zero dimensions)",
+                self.shape, self.dtype
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Produces the raw little-endian, C-ordered bytes of one tensor.
@@ -350,6 +374,7 @@ pub struct Tensor {
     pub info: TensorInfo,
     /// Where the bytes come from.
     pub source: Arc<dyn TensorSource>,
-    /// Which input file holds it (for messages and `inspect`).
-    pub file: PathBuf,
+    /// Which input file holds it (for messages and `inspect`; shared by
+    /// all tensors of a file, so a million tensors cost one path).
+    pub file: Arc<Path>,
 }

@@ -307,7 +307,7 @@ impl Inflated {
     }
 }
 
-/// [`PreadReader`] owning its file, for a decoder kept between reads.
+/// [`FileRange`] owning its file, for a decoder kept between reads.
 struct OwnedPread {
     file: Arc<MmapFile>,
     pos: usize,
@@ -316,7 +316,7 @@ struct OwnedPread {
 
 impl Read for OwnedPread {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let mut r = PreadReader {
+        let mut r = FileRange {
             file: &self.file,
             pos: self.pos,
             end: self.end,
@@ -329,13 +329,24 @@ impl Read for OwnedPread {
 
 /// Reads a byte range of a file with `pread` (not through the map: a file
 /// truncated meanwhile gives an error, not SIGBUS).
-struct PreadReader<'a> {
+pub struct FileRange<'a> {
     file: &'a MmapFile,
     pos: usize,
     end: usize,
 }
 
-impl Read for PreadReader<'_> {
+impl<'a> FileRange<'a> {
+    /// A reader of `range` of `file`.
+    pub fn new(file: &'a MmapFile, range: Range<usize>) -> Self {
+        FileRange {
+            file,
+            pos: range.start,
+            end: range.end,
+        }
+    }
+}
+
+impl Read for FileRange<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = buf.len().min(self.end.saturating_sub(self.pos));
         if n == 0 {

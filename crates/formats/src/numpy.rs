@@ -359,7 +359,7 @@ fn tensor_from(path: &Path, name: &str, h: &NpyHeader, storage: StorageData) -> 
             shape,
         },
         source: Arc::new(source),
-        file: path.to_path_buf(),
+        file: std::sync::Arc::from(path),
     })
 }
 
@@ -518,6 +518,34 @@ pub fn layout_npy(tensor: &OutTensor) -> Result<FileContent> {
     })
 }
 
+/// A tensor name becomes the member name `NAME.npy`: numpy accepts any
+/// string, but unzip tools write members as paths, so names that are
+/// absolute, climb with `..`, hold NUL or backslashes or control
+/// characters are refused (naming the tensor) rather than written.
+fn check_member_name(name: &str) -> Result<()> {
+    let why = if name.is_empty() {
+        Some("is empty")
+    } else if name.starts_with('/') {
+        Some("is an absolute path")
+    } else if name
+        .split('/')
+        .any(|c| c == ".." || c == "." || c.is_empty())
+    {
+        Some("has an empty, '.' or '..' path component")
+    } else if name.chars().any(|c| c == '\\' || c.is_control()) {
+        Some("holds a backslash, NUL or control character")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(Error::InvalidOption(format!(
+            "tensor '{}' cannot be an .npz member name: it {why}; write safetensors or Parquet instead",
+            name.escape_debug()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Lays out an uncompressed `.npz` (zip) of `NAME.npy` members. CRC-32
 /// fields are filled in by the engine once the data is written.
 pub fn layout_npz(tensors: &[OutTensor]) -> Result<FileContent> {
@@ -535,6 +563,7 @@ pub fn layout_npz(tensors: &[OutTensor]) -> Result<FileContent> {
                 t.info.name
             )));
         }
+        check_member_name(&t.info.name)?;
         let name = format!("{}.npy", t.info.name);
         let header = npy_header(t.info.dtype, &t.info.shape)?;
         let size = header.len() as u64 + t.info.nbytes() as u64;

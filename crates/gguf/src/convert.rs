@@ -285,7 +285,11 @@ fn get<'a>(file: &'a GgufFile, key: &str) -> Option<&'a Value> {
 
 /// Turns a GGUF model (from [`crate::read_model`]) into Hugging Face names,
 /// values and a `config.json`, for families modelconv knows.
-pub fn to_hf(mut model: Model, file: &GgufFile) -> Result<Model> {
+pub fn to_hf(mut model: Model, file: std::sync::Arc<GgufFile>) -> Result<Model> {
+    let file_arc = std::sync::Arc::clone(&file);
+    model.native =
+        Some(std::sync::Arc::clone(&file) as std::sync::Arc<dyn std::any::Any + Send + Sync>);
+    let file: &GgufFile = &file;
     let arch = get(file, "general.architecture")
         .and_then(Value::as_str)
         .unwrap_or("")
@@ -368,22 +372,33 @@ pub fn to_hf(mut model: Model, file: &GgufFile) -> Result<Model> {
     }
     model.tensors = out;
     model.config = Some(config);
-    match crate::vocab::hf_tokenizer(file) {
-        Ok(Some((tokenizer, tokenizer_config))) => {
-            model.set_aux_file(modelconv_core::model::AuxFile::generated(
-                "tokenizer.json",
-                tokenizer,
-            ));
-            model.set_aux_file(modelconv_core::model::AuxFile::generated(
-                "tokenizer_config.json",
-                tokenizer_config,
-            ));
+    match crate::vocab::can_rebuild(file) {
+        Ok(true) => {
+            // Built when an output carries them; the size is an estimate.
+            let tokens = match get(file, "tokenizer.ggml.tokens") {
+                Some(Value::Array(_, v)) => v.len() as u64,
+                _ => 0,
+            };
+            for (name, config, size) in [
+                ("tokenizer.json", false, 64 * tokens + 4096),
+                ("tokenizer_config.json", true, 64 * 1024),
+            ] {
+                let deferred = crate::vocab::DeferredTokenizer {
+                    file: std::sync::Arc::clone(&file_arc),
+                    config,
+                };
+                model.set_aux_file(modelconv_core::model::AuxFile::deferred(
+                    name,
+                    std::sync::Arc::new(deferred),
+                    size,
+                ));
+            }
             model.notes.push(
                 "tokenizer.json and tokenizer_config.json rebuilt from the GGUF tokenizer metadata"
                     .into(),
             );
         }
-        Ok(None) => {}
+        Ok(false) => {}
         Err(e) => model.notes.push(e.to_string()),
     }
     model.format = format!("{} ({arch})", model.format);

@@ -97,7 +97,7 @@ pub fn read_model(path: &Path) -> Result<(Model, GgufFile)> {
                     shape,
                 },
                 source,
-                file: file.path.clone(),
+                file: std::sync::Arc::from(file.path.as_path()),
             });
         }
     }

@@ -434,6 +434,75 @@ pub fn metadata_spm(
     Ok(out)
 }
 
+/// Largest vocabulary rebuilt as `tokenizer.json` (building one costs
+/// about 200 bytes per token).
+const MAX_REBUILT_TOKENS: usize = 1 << 20;
+
+/// Longest piece whose merges are recovered (SentencePiece pieces are
+/// short; the longest in common vocabularies is under 64 bytes).
+const MAX_MERGE_PIECE: usize = 256;
+
+/// Whether [`hf_tokenizer`] can rebuild the tokenizer of `file`, checked
+/// without building it: `Ok(false)` when there is no tokenizer, an error
+/// naming what is not supported (an unknown `tokenizer.ggml.pre`).
+pub fn can_rebuild(file: &crate::container::GgufFile) -> Result<bool> {
+    let Some(model) = file.get("tokenizer.ggml.model").and_then(Value::as_str) else {
+        return Ok(false);
+    };
+    let tokens = match file.get("tokenizer.ggml.tokens") {
+        Some(Value::Array(_, v)) => v.len(),
+        _ => 0,
+    };
+    if tokens > MAX_REBUILT_TOKENS {
+        return Err(Error::InvalidOption(format!(
+            "tokenizer.ggml.tokens holds {tokens} tokens, more than the {MAX_REBUILT_TOKENS} a rebuilt tokenizer.json may hold (real vocabularies have under 300 000); the GGUF tokenizer was not converted"
+        )));
+    }
+    if model == "gpt2" {
+        let pre = file
+            .get("tokenizer.ggml.pre")
+            .and_then(Value::as_str)
+            .unwrap_or("gpt-2");
+        let known =
+            KNOWN_SPLITS.iter().any(|(_, p)| *p == pre) || pre == "gpt-2" || pre == "default";
+        if !known {
+            return Err(Error::InvalidOption(format!(
+                "tokenizer.ggml.pre '{pre}': rebuilding its tokenizer.json is not supported (gpt-2, llama-bpe and qwen2 are); the GGUF tokenizer was not converted"
+            )));
+        }
+    }
+    Ok(matches!(model, "gpt2" | "bert" | "llama"))
+}
+
+/// A GGUF's rebuilt `tokenizer.json` (`config = false`) or
+/// `tokenizer_config.json` (`config = true`), built only when an output
+/// carries it: a vocabulary of millions of tokens is never turned into JSON
+/// just to inspect or compare the file.
+#[derive(Debug)]
+pub struct DeferredTokenizer {
+    /// The GGUF file.
+    pub file: std::sync::Arc<crate::container::GgufFile>,
+    /// Which of the two files.
+    pub config: bool,
+}
+
+impl modelconv_core::model::DeferredFile for DeferredTokenizer {
+    fn build(&self) -> Result<Vec<u8>> {
+        let (tokenizer, config) = hf_tokenizer(&self.file)?
+            .ok_or_else(|| Error::Internal("deferred GGUF tokenizer without a tokenizer".into()))?;
+        Ok(if self.config { config } else { tokenizer })
+    }
+
+    fn identity(&self) -> String {
+        format!(
+            "gguf-tokenizer {} {} {}",
+            self.file.map.identity(),
+            self.config,
+            env!("CARGO_PKG_VERSION")
+        )
+    }
+}
+
 /// Rebuilds Hugging Face `tokenizer.json` and `tokenizer_config.json` from
 /// a GGUF's `tokenizer.ggml.*` metadata (the reverse of [`metadata`]) for
 /// `gpt2` (byte-level BPE), `llama` (SentencePiece BPE, as transformers'
@@ -626,7 +695,10 @@ pub fn hf_tokenizer(file: &crate::container::GgufFile) -> Result<Option<(Vec<u8>
             }
             let mut merges: Vec<(f32, usize, usize, usize, &str, &str)> = Vec::new();
             for (i, t) in tokens.iter().enumerate() {
-                if ty(i) != i64::from(NORMAL) {
+                // Every split of a piece is looked up: pieces longer than any
+                // SentencePiece piece (a hostile megabyte-long token) would
+                // make this quadratic.
+                if ty(i) != i64::from(NORMAL) || t.len() > MAX_MERGE_PIECE {
                     continue;
                 }
                 for (cut, _) in t.char_indices().skip(1) {

@@ -27,6 +27,8 @@ pub struct CheckOptions {
     pub inputs: Inputs,
     /// Force the source's family.
     pub model_type: Option<Family>,
+    /// Read models whose tensors declare far more bytes than their files hold.
+    pub allow_amplification: bool,
 }
 
 impl Default for CheckOptions {
@@ -35,6 +37,7 @@ impl Default for CheckOptions {
             threshold: 0.99,
             inputs: Inputs::Builtin,
             model_type: None,
+            allow_amplification: false,
         }
     }
 }
@@ -82,9 +85,11 @@ impl Weights for Loaded {
 fn side(
     src: &str,
     forced: Option<Family>,
+    allow_amplification: bool,
 ) -> Result<(Loaded, Side, serde_json::Value, Option<PathBuf>)> {
     let loader = WeightLoader::open(src)?;
     let model = loader.model();
+    model.check_amplification(allow_amplification)?;
     let family = match forced {
         Some(f) => f,
         None => {
@@ -129,10 +134,12 @@ fn side(
 
 /// Runs `source` and `output` through their forward passes and compares them.
 pub fn check_inference(source: &str, output: &str, opts: &CheckOptions) -> Result<CheckReport> {
-    let (a, sa, ca, da) = side(source, opts.model_type)?;
+    let allow = opts.allow_amplification;
+    let (a, sa, ca, da) = side(source, opts.model_type, allow)?;
     // The output keeps the source's family unless its own config says
     // otherwise (a muP model folded into LLaMA).
-    let (b, sb, cb, db) = side(output, None).or_else(|_| side(output, Some(sa.family)))?;
+    let (b, sb, cb, db) =
+        side(output, None, allow).or_else(|_| side(output, Some(sa.family), allow))?;
     // A single-file output (GGUF, .safetensors) without its own tokenizer
     // uses the source's, so both sides see the same token ids.
     let has_tok = |d: &Option<PathBuf>| {

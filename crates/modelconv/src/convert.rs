@@ -92,6 +92,9 @@ pub struct ConvertOptions {
     /// that the new output does not replace are removed after success.
     /// Default false (a non-empty directory is refused).
     pub overwrite: bool,
+    /// Convert a model whose tensors declare more than 64x the bytes its
+    /// files hold (stride-0 views, highly compressed members). Default false.
+    pub allow_amplification: bool,
     /// Parquet output settings (schema, compression).
     pub parquet: ParquetOptions,
     /// int8-quantize float weight tensors (2 or more dimensions); `None` = no.
@@ -375,8 +378,7 @@ fn check_no_overwrite(model: &Model, plan: &OutputPlan) -> Result<()> {
             model
                 .aux_files
                 .iter()
-                .filter(|a| a.generated.is_none())
-                .map(|a| a.source.clone()),
+                .filter_map(|a| a.carried_from().map(std::path::Path::to_path_buf)),
         )
         .map(|p| absolute(&p))
         .collect();
@@ -491,6 +493,7 @@ pub fn convert_model(
     reporter: &dyn Reporter,
     start: Instant,
 ) -> Result<ConversionReport> {
+    model.check_amplification(opts.allow_amplification)?;
     let format = opts
         .to
         .or_else(|| Format::from_extension(dst))
@@ -506,6 +509,12 @@ pub fn convert_model(
     let mut tensors = plan_tensors(&model, opts)?;
     if let Some(q) = &opts.quantize {
         tensors = quantize_tensors(tensors, q)?;
+    }
+    for t in &tensors {
+        t.info.check_portable_shape().map_err(|why| {
+            Error::invalid(&model.root, modelconv_core::InvalidKind::BadShape, why)
+                .with_tensor(&t.info.name)
+        })?;
     }
 
     let mut gguf_notes: Vec<String> = Vec::new();
@@ -655,7 +664,7 @@ pub fn convert_model(
             model
                 .aux_files
                 .iter()
-                .filter(|a| a.generated.is_none())
+                .filter(|a| a.carried_from().is_some())
                 .map(|a| a.rel_path.clone())
                 .collect()
         } else {

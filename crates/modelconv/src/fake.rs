@@ -185,7 +185,7 @@ pub fn fake(
         model.tensors.push(Tensor {
             info,
             source,
-            file: PathBuf::new(),
+            file: std::sync::Arc::from(std::path::Path::new("")),
         });
     }
     let mut copts = opts.convert.clone();

@@ -71,10 +71,7 @@ pub fn read_aux(model: &Model, rel: &str) -> Option<String> {
 /// The bytes of a carried file (e.g. `tokenizer.model`), if small enough.
 pub fn read_aux_bytes(model: &Model, rel: &str) -> Option<Vec<u8>> {
     let aux = model.aux_files.iter().find(|a| a.rel_path == rel)?;
-    if let Some(bytes) = &aux.generated {
-        return Some(bytes.to_vec());
-    }
-    modelconv_core::fsx::read_input(&aux.source, MAX_AUX_READ).ok()
+    aux.bytes(MAX_AUX_READ).ok()
 }
 
 /// sentence-transformers settings of `model`, if it has a `modules.json`.

@@ -98,8 +98,7 @@ pub struct GgufInspect {
     pub warnings: Vec<String>,
 }
 
-fn gguf_view(path: &std::path::Path) -> Result<GgufInspect> {
-    let f = modelconv_gguf::read(path)?;
+fn gguf_view(f: &modelconv_gguf::GgufFile) -> Result<GgufInspect> {
     let mut mix: BTreeMap<String, DTypeStats> = BTreeMap::new();
     let (mut params, mut bytes) = (0u64, 0u64);
     for t in &f.tensors {
@@ -150,8 +149,14 @@ fn gguf_view(path: &std::path::Path) -> Result<GgufInspect> {
     })
 }
 
-/// Inspects `src` (path or hub id).
+/// Inspects `src` (path or hub id), listing every tensor.
 pub fn inspect(src: &str) -> Result<InspectReport> {
+    inspect_with(src, true)
+}
+
+/// Inspects `src`; the per-tensor list (`tensors`) only when `with_tensors`
+/// (a model of a million tensors is summarised without copying them all).
+pub fn inspect_with(src: &str, with_tensors: bool) -> Result<InspectReport> {
     let model = source::open_with(src, true)?;
     let mut dtypes: BTreeMap<String, DTypeStats> = BTreeMap::new();
     for t in &model.tensors {
@@ -194,14 +199,13 @@ pub fn inspect(src: &str) -> Result<InspectReport> {
         pickle_globals: model.pickle_globals.clone(),
         aliases: model.aliases.clone(),
         notes: model.notes.clone(),
-        tensors: model.tensors.iter().map(|t| t.info.clone()).collect(),
-        gguf: match model.format.starts_with("gguf") {
-            true => model
-                .source_files
-                .first()
-                .map(|f| gguf_view(&f.path))
-                .transpose()?,
-            false => None,
+        tensors: match with_tensors {
+            true => model.tensors.iter().map(|t| t.info.clone()).collect(),
+            false => Vec::new(),
         },
+        gguf: model
+            .native::<modelconv_gguf::GgufFile>()
+            .map(gguf_view)
+            .transpose()?,
     })
 }

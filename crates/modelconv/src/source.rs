@@ -35,7 +35,7 @@ fn open_path(path: &Path, inspect: bool) -> Result<Model> {
         SourceKind::HfDirectory => hf::read_dir(path),
         SourceKind::Gguf => {
             let (model, file) = modelconv_gguf::read_model(path)?;
-            modelconv_gguf::convert::to_hf(model, &file)
+            modelconv_gguf::convert::to_hf(model, std::sync::Arc::new(file))
         }
         SourceKind::Parquet => {
             let mut model = modelconv_parquet::layout::read_parquet_file(path)?;

@@ -25,6 +25,9 @@ pub struct VerifyOptions {
     /// Source tensors absent from the output do not fail the check (the
     /// output is a component extraction); they are still listed.
     pub allow_missing: bool,
+    /// Read models whose tensors declare far more bytes than their files
+    /// hold (see [`modelconv_core::Model::check_amplification`]).
+    pub allow_amplification: bool,
 }
 
 impl VerifyOptions {
@@ -148,6 +151,8 @@ pub fn metrics(a: &[f32], b: &[f32]) -> std::result::Result<(f64, f64, f64, f64)
 pub fn verify(source: &str, output: &str, opts: &VerifyOptions) -> Result<VerifyReport> {
     let a = WeightLoader::open(source)?;
     let b = WeightLoader::open(output)?;
+    a.model().check_amplification(opts.allow_amplification)?;
+    b.model().check_amplification(opts.allow_amplification)?;
     let exact = opts.effective_exact();
     let mut report = VerifyReport {
         passed: true,

@@ -118,9 +118,12 @@ pub fn plan(
             })
         }
         OutputTarget::Directory(dir) => {
+            // metadata.json and weights.parquet are written here; a carried
+            // file of either name (a re-conversion) is replaced.
             let mut files: Vec<PlannedFile> = model
                 .aux_files
                 .iter()
+                .filter(|a| a.rel_path != METADATA_FILE && a.rel_path != WEIGHTS_FILE)
                 .map(|a| PlannedFile {
                     rel_path: if is_tokenizer_file(&a.rel_path) {
                         format!("{TOKENIZER_DIR}/{}", a.rel_path)
@@ -318,16 +321,32 @@ pub fn read_parquet_dir(dir: &Path, carried: Vec<AuxFile>) -> Result<Model> {
                 .filter(|c| c.is_object());
         }
     }
+    // Tokenizer files go back to the top level (only those: anything else
+    // under tokenizer/ stays where it is); two files landing on one name
+    // is an error, never a silent replacement.
     let mut aux: Vec<AuxFile> = carried
         .into_iter()
         .filter(|a| a.rel_path != METADATA_FILE)
         .map(|mut a| {
             if let Some(rest) = a.rel_path.strip_prefix(&format!("{TOKENIZER_DIR}/")) {
-                a.rel_path = rest.to_string();
+                if is_tokenizer_file(rest) {
+                    a.rel_path = rest.to_string();
+                }
             }
             a
         })
         .collect();
+    aux.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    if let Some(w) = aux.windows(2).find(|w| w[0].rel_path == w[1].rel_path) {
+        return Err(modelconv_core::Error::invalid(
+            dir,
+            modelconv_core::InvalidKind::DuplicateKey,
+            format!(
+                "{TOKENIZER_DIR}/{0} and {0} would both be restored as {0}",
+                w[0].rel_path
+            ),
+        ));
+    }
     // The config lives in the footer when config.json was not carried.
     if !aux.iter().any(|a| a.rel_path == "config.json") {
         if let Some(_c) = &model.config {

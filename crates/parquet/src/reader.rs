@@ -645,7 +645,7 @@ fn read_file_inner(path: &Path) -> Result<ParquetWeights> {
         tensors.push(Tensor {
             info,
             source: Arc::new(source),
-            file: path.to_path_buf(),
+            file: std::sync::Arc::from(path),
         });
         Ok(())
     };
@@ -774,7 +774,7 @@ fn read_file_inner(path: &Path) -> Result<ParquetWeights> {
                             cache: Mutex::new(None),
                             released: AtomicUsize::new(0),
                         }),
-                        file: path.to_path_buf(),
+                        file: std::sync::Arc::from(path),
                     });
                     if schema == SchemaVersion::V2 {
                         push_quant_companions(path, &batch, i, &quant_of, &mut tensors)?;
@@ -897,7 +897,7 @@ fn push_quant_companions(
             shape: shape.clone(),
         },
         source: Arc::new(OwnedBytes(Arc::new(scale_bytes))),
-        file: path.to_path_buf(),
+        file: std::sync::Arc::from(path),
     });
     if !zps.is_empty() {
         let zp_bytes: Vec<u8> = zps.iter().flat_map(|z| z.to_le_bytes()).collect();
@@ -908,7 +908,7 @@ fn push_quant_companions(
                 shape,
             },
             source: Arc::new(OwnedBytes(Arc::new(zp_bytes))),
-            file: path.to_path_buf(),
+            file: std::sync::Arc::from(path),
         });
     }
     Ok(())

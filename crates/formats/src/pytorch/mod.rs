@@ -909,7 +909,7 @@ fn finish(
                 shape,
             },
             source: Arc::new(source),
-            file: path.to_path_buf(),
+            file: std::sync::Arc::from(path),
         });
     }
     Ok(TorchFile {
