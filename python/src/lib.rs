@@ -15,15 +15,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use modelconv::{
-    Codec, ConvertOptions, EngineOptions, Error, QuantizeOptions, SchemaVersion, Scheme,
-    WeightLoader,
-};
+use modelconv::{ConvertOptions, Error, WeightLoader};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use serde_json::Value;
 
 create_exception!(
     _modelconv,
@@ -82,9 +78,10 @@ fn to_py(e: Error) -> PyErr {
             ModelNotFoundError::new_err(msg)
         }
         Error::Unsupported { .. } => UnsupportedError::new_err(msg),
-        Error::InvalidOption(_) | Error::WouldOverwriteInput { .. } | Error::Locked(_) => {
-            InvalidOptionError::new_err(msg)
-        }
+        Error::InvalidOption(_)
+        | Error::WouldOverwriteInput { .. }
+        | Error::Locked(_)
+        | Error::PlantedPath { .. } => InvalidOptionError::new_err(msg),
         Error::Io { .. } | Error::NoSpace { .. } | Error::InputChanged { .. } => {
             StorageError::new_err(msg)
         }
@@ -97,79 +94,67 @@ fn opt_err(msg: String) -> PyErr {
     InvalidOptionError::new_err(msg)
 }
 
-/// Builds `ConvertOptions` from the JSON the Python layer sends.
-fn options(json: &str) -> PyResult<ConvertOptions> {
-    let v: Value = serde_json::from_str(json).map_err(|e| opt_err(format!("options: {e}")))?;
-    let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-    let mut o = ConvertOptions::default();
-    if let Some(to) = s("to") {
-        o.to = Some(modelconv::Format::parse(&to).map_err(to_py)?);
-    }
-    if let Some(d) = s("dtype") {
-        o.dtype = Some(modelconv::convert::parse_target_dtype(&d).map_err(to_py)?);
-    }
-    if let Some(list) = v.get("dtype_overrides").and_then(Value::as_array) {
-        for item in list {
-            let spec = item
-                .as_str()
-                .ok_or_else(|| opt_err("dtype_overrides must be 'PATTERN=DTYPE' strings".into()))?;
-            o.dtype_overrides
-                .push(ConvertOptions::parse_override(spec).map_err(to_py)?);
-        }
-    }
-    if let Some(m) = s("max_shard_size") {
-        o.max_shard_size = Some(modelconv::parse_size(&m).map_err(to_py)?);
-    }
-    if let Some(schema) = s("parquet_schema") {
-        o.parquet.schema = Some(
-            SchemaVersion::parse(&schema)
-                .ok_or_else(|| opt_err(format!("unknown Parquet schema '{schema}'")))?,
-        );
-    }
-    let level = v
-        .get("compression_level")
-        .and_then(Value::as_i64)
-        .map(|l| l as i32);
-    o.parquet.codec =
-        Codec::parse(&s("compression").unwrap_or_else(|| "zstd".into()), level).map_err(to_py)?;
-    match s("quantize").as_deref() {
-        None => {}
-        Some("int8") => {
-            let scheme = match s("quant_scheme").as_deref() {
-                None | Some("sym") => Scheme::Symmetric,
-                Some("asym") => Scheme::Asymmetric,
-                Some(x) => return Err(opt_err(format!("unknown quantization scheme '{x}'"))),
-            };
-            let axis = match v.get("quant_axis") {
-                None | Some(Value::Null) => Some(0),
-                Some(Value::String(t)) if t == "tensor" => None,
-                Some(Value::Number(n)) => Some(
-                    n.as_u64()
-                        .ok_or_else(|| opt_err("quant_axis must be >= 0".into()))?
-                        as usize,
-                ),
-                Some(x) => {
-                    return Err(opt_err(format!(
-                        "quant_axis {x} is not an axis or 'tensor'"
-                    )))
-                }
-            };
-            o.quantize = Some(QuantizeOptions { scheme, axis });
-        }
-        Some(q) => {
-            return Err(opt_err(format!(
-                "quantization '{q}' is not supported yet (int8 is)"
-            )))
-        }
-    }
-    o.overwrite = v.get("overwrite").and_then(Value::as_bool).unwrap_or(false);
-    o.engine = EngineOptions {
-        resume: v.get("resume").and_then(Value::as_bool).unwrap_or(false),
-        threads: v.get("threads").and_then(Value::as_u64).unwrap_or(0) as usize,
-        chunk_delay_ms: v.get("chunk_delay_ms").and_then(Value::as_u64).unwrap_or(0),
-        ..EngineOptions::default()
-    };
-    Ok(o)
+/// The options a Python call sends: `ConvertRequest`'s fields by name, with
+/// the CLI's value spellings (unknown keywords are an error).
+fn options(request_json: &str, dst: &str, chunk_delay_ms: u64) -> PyResult<ConvertOptions> {
+    let req: modelconv::ConvertRequest =
+        serde_json::from_str(request_json).map_err(|e| opt_err(format!("options: {e}")))?;
+    let mut opts = req.resolve(Path::new(dst)).map_err(to_py)?;
+    opts.engine.chunk_delay_ms = chunk_delay_ms;
+    opts.inference = Some(Arc::new(modelconv_infer::check::Checker));
+    Ok(opts)
+}
+
+/// The request's fields, derived from its CLI definition: `(keyword, flag,
+/// help, possible values)` for each (the Python keyword is the flag with
+/// `_` for `-`).
+#[pyfunction]
+fn request_fields() -> Vec<(String, String, String, Vec<String>)> {
+    use modelconv::clap::Args;
+    let cmd = modelconv::ConvertRequest::augment_args(modelconv::clap::Command::new("convert"));
+    cmd.get_arguments()
+        .map(|a| {
+            (
+                a.get_id().to_string(),
+                a.get_long().map(|l| format!("--{l}")).unwrap_or_default(),
+                a.get_help().map(|h| h.to_string()).unwrap_or_default(),
+                a.get_possible_values()
+                    .iter()
+                    .map(|v| v.get_name().to_string())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// One registry entry for Python: `(name, aliases, extensions, reads, writes)`.
+type FormatRow = (String, Vec<String>, Vec<String>, bool, bool);
+
+/// The format registry, one [`FormatRow`] per entry.
+#[pyfunction]
+fn formats() -> Vec<FormatRow> {
+    modelconv::registry::FORMATS
+        .iter()
+        .map(|f| {
+            (
+                f.name.to_string(),
+                f.aliases.iter().map(|a| a.to_string()).collect(),
+                f.extensions.iter().map(|e| e.to_string()).collect(),
+                f.reader.is_some(),
+                f.writer.is_some(),
+            )
+        })
+        .collect()
+}
+
+/// The detected family of `src` (`None` when unknown), for the seeds'
+/// `model_type="auto"`.
+#[pyfunction]
+fn detect_family(py: Python<'_>, src: String) -> PyResult<Option<String>> {
+    let model = py.detach(|| modelconv::source::open(&src)).map_err(to_py)?;
+    Ok(modelconv::family::detect_model(&model)
+        .family
+        .map(|f| f.name().to_string()))
 }
 
 /// Progress counters shared with the worker thread, and the cancel flag.
@@ -202,15 +187,16 @@ impl modelconv::Reporter for Shared {
 /// Converts `src` to `dst`; returns the JSON report. `progress(phase, done,
 /// total)` is called about every 100 ms.
 #[pyfunction]
-#[pyo3(signature = (src, dst, options_json, progress=None))]
+#[pyo3(signature = (src, dst, request_json, progress=None, chunk_delay_ms=0))]
 fn convert(
     py: Python<'_>,
     src: String,
     dst: String,
-    options_json: String,
+    request_json: String,
     progress: Option<Py<PyAny>>,
+    chunk_delay_ms: u64,
 ) -> PyResult<String> {
-    let opts = options(&options_json)?;
+    let opts = options(&request_json, &dst, chunk_delay_ms)?;
     let state = Arc::new(Progress::default());
     let (tx, rx) = mpsc::channel();
     let worker_state = Arc::clone(&state);
@@ -320,6 +306,9 @@ impl Loader {
 fn _modelconv(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_function(wrap_pyfunction!(convert, m)?)?;
+    m.add_function(wrap_pyfunction!(request_fields, m)?)?;
+    m.add_function(wrap_pyfunction!(formats, m)?)?;
+    m.add_function(wrap_pyfunction!(detect_family, m)?)?;
     m.add_class::<Loader>()?;
     m.add("ModelConvError", py.get_type::<ModelConvError>())?;
     m.add("InvalidFileError", py.get_type::<InvalidFileError>())?;

@@ -86,7 +86,9 @@ pub fn options(args: &CheckArgs) -> modelconv::Result<CheckOptions> {
     Ok(CheckOptions {
         threshold: args.threshold,
         inputs,
-        model_type: crate::convert::model_type(&args.model_type)?,
+        model_type: args
+            .model_type
+            .and_then(modelconv::request::ModelType::family),
         allow_amplification: args.allow_amplification,
     })
 }

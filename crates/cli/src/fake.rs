@@ -2,7 +2,6 @@
 
 use anyhow::Result;
 use modelconv::arch::fake::{parse_shape_override, Init};
-use modelconv::convert::parse_target_dtype;
 use modelconv::fake::FakeOptions;
 use modelconv::ConvertOptions;
 
@@ -13,19 +12,17 @@ fn options(args: &FakeArgs) -> modelconv::Result<FakeOptions> {
     Ok(FakeOptions {
         init: Init::parse(&args.init, args.scale)?,
         seed: args.seed,
-        dtype: args.dtype.as_deref().map(parse_target_dtype).transpose()?,
+        dtype: args.dtype.and_then(modelconv::request::CastDType::dtype),
         shapes: args
             .shapes
             .iter()
             .map(|s| parse_shape_override(s))
             .collect::<modelconv::Result<_>>()?,
-        model_type: crate::convert::model_type(&args.model_type)?,
+        model_type: args
+            .model_type
+            .and_then(modelconv::request::ModelType::family),
         convert: ConvertOptions {
-            max_shard_size: args
-                .max_shard_size
-                .as_deref()
-                .map(modelconv::parse_size)
-                .transpose()?,
+            max_shard_size: args.max_shard_size.map(|s| s.0),
             overwrite: args.overwrite,
             ..ConvertOptions::default()
         },

@@ -122,7 +122,22 @@ fn keep_freed_memory() {
 fn keep_freed_memory() {}
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // A value outside an option's set (`--dtype f17`) is a bad
+            // option, exit 1 like every other; a malformed command line is
+            // a usage error (2); --help and --version exit 0.
+            let code = match e.kind() {
+                clap::error::ErrorKind::InvalidValue | clap::error::ErrorKind::ValueValidation => {
+                    EXIT_USER
+                }
+                _ => u8::try_from(e.exit_code()).unwrap_or(2),
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
     // Writing reuses big chunk buffers; reading a model's structure does not
     // (and keeping freed memory would count every intermediate of parsing a
     // million-entry header in the peak).

@@ -13,6 +13,7 @@ pub mod checksum;
 pub mod dtype;
 pub mod engine;
 pub mod error;
+pub mod format;
 pub mod fsx;
 pub mod model;
 pub mod progress;
@@ -22,6 +23,7 @@ pub mod timestamp;
 
 pub use dtype::DType;
 pub use error::{Category, Error, InvalidKind, Result};
+pub use format::FormatId;
 pub use model::Model;
 pub use tensor::{Tensor, TensorInfo, TensorSource};
 

@@ -156,8 +156,13 @@ pub const MAX_TENSORS: usize = 500_000;
 /// What a reader found.
 #[derive(Debug, Clone, Default)]
 pub struct Model {
-    /// Short name of the source format (`safetensors`, `hf-safetensors`, ...).
-    pub format: String,
+    /// The source format.
+    pub format: crate::FormatId,
+    /// How the reader found it laid out, for reports (`hf-safetensors-sharded`,
+    /// `pytorch-legacy`, `gguf-v3 (llama)`, `parquet-chunked`, ...).
+    pub layout: String,
+    /// The hub id the source was resolved from, if it was one.
+    pub hub_id: Option<String>,
     /// The path the user gave (or the resolved hub snapshot).
     pub root: PathBuf,
     /// Tensors in source order.
@@ -179,8 +184,6 @@ pub struct Model {
     /// Things the reader wants the user to know (checkpoint entries that
     /// hold no weights, ...).
     pub notes: Vec<String>,
-    /// Globals referenced by pickled inputs: `module.name` → allowed.
-    pub pickle_globals: BTreeMap<String, bool>,
     /// What the reader parsed, kept so nothing is parsed twice (a GGUF
     /// source's header, for its stored view and for GGUF → GGUF copies).
     /// The reader's own type; see [`Model::native`].
@@ -188,6 +191,15 @@ pub struct Model {
 }
 
 impl Model {
+    /// The source format as reports show it: the layout, and the hub id it
+    /// was resolved from (`hf-safetensors (hub: org/name)`).
+    pub fn format_description(&self) -> String {
+        match &self.hub_id {
+            Some(id) => format!("{} (hub: {id})", self.layout),
+            None => self.layout.clone(),
+        }
+    }
+
     /// The reader's parsed state, if it is a `T`.
     pub fn native<T: std::any::Any + Send + Sync>(&self) -> Option<&T> {
         self.native.as_deref()?.downcast_ref::<T>()

@@ -24,6 +24,7 @@ use modelconv_core::engine::{FileContent, OutTensor, OutputPlan, PlannedFile};
 use modelconv_core::error::{Error, InvalidKind, IoContext, Result};
 use modelconv_core::fsx;
 use modelconv_core::model::{AuxFile, Model, SourceFile};
+use modelconv_core::FormatId;
 use serde::Serialize;
 
 use crate::{safetensors, weights};
@@ -81,12 +82,24 @@ pub fn read_dir(dir: &Path) -> Result<Model> {
     };
     let mut weight_files: Vec<String> = Vec::new();
     let candidates = [
-        (INDEX_FILE, true, "hf-safetensors-sharded"),
-        (SINGLE_FILE, false, "hf-safetensors"),
-        (BIN_INDEX_FILE, true, "hf-pytorch-sharded"),
-        (BIN_FILE, false, "hf-pytorch"),
+        (
+            INDEX_FILE,
+            true,
+            "hf-safetensors-sharded",
+            FormatId::Safetensors,
+        ),
+        (SINGLE_FILE, false, "hf-safetensors", FormatId::Safetensors),
+        (
+            BIN_INDEX_FILE,
+            true,
+            "hf-pytorch-sharded",
+            FormatId::PyTorch,
+        ),
+        (BIN_FILE, false, "hf-pytorch", FormatId::PyTorch),
     ];
-    let Some((name, sharded, format)) = candidates.iter().find(|(n, _, _)| dir.join(n).is_file())
+    let Some((name, sharded, layout, format)) = candidates
+        .iter()
+        .find(|(n, ..)| fsx::is_regular(&dir.join(n)))
     else {
         let found = list_weight_like(dir)?;
         let detail = if found.is_empty() {
@@ -102,7 +115,8 @@ pub fn read_dir(dir: &Path) -> Result<Model> {
             detail,
         });
     };
-    model.format = format.to_string();
+    model.format = *format;
+    model.layout = layout.to_string();
     let path = dir.join(name);
     if *sharded {
         read_sharded(&path, dir, &mut model, &mut weight_files)?;

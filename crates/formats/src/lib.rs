@@ -7,9 +7,7 @@
 //! - [`safetensors`]: single safetensors files;
 //! - [`hf`]: Hugging Face model directories (single or sharded safetensors, carried files);
 //! - [`hub`]: offline resolution of hub ids in the local cache;
-//! - [`detect`]: what a path is.
 
-pub mod detect;
 pub mod hf;
 pub mod hub;
 pub mod inflate;

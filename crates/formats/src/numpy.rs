@@ -39,6 +39,12 @@ const MAGIC: &[u8] = b"\x93NUMPY";
 /// Largest accepted npy header.
 const MAX_HEADER: usize = 1 << 20;
 
+/// True if a file with first bytes `head` at `path` is NumPy: an `.npy`
+/// file, or a zip named `.npz`.
+pub fn sniff_file(head: &[u8], path: &Path) -> bool {
+    sniff_npy(head) || (head.starts_with(b"PK") && path.extension().is_some_and(|e| e == "npz"))
+}
+
 /// True if `head` starts like a `.npy` file.
 pub fn sniff_npy(head: &[u8]) -> bool {
     head.starts_with(MAGIC)

@@ -512,6 +512,13 @@ pub fn sniff(bytes: &[u8]) -> bool {
     bytes.get(8) == Some(&b'{')
 }
 
+/// True if a file with first bytes `head` at `path` is read as safetensors:
+/// it looks like one, or is named `.safetensors` and long enough to say
+/// what is wrong with it.
+pub fn sniff_file(head: &[u8], path: &Path) -> bool {
+    sniff(head) || (head.len() >= 8 && path.extension().is_some_and(|e| e == "safetensors"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,14 +9,17 @@ use std::path::Path;
 use modelconv_core::error::{Error, InvalidKind, Result};
 use modelconv_core::model::Model;
 use modelconv_core::tensor::Tensor;
+use modelconv_core::FormatId;
 
 use crate::{numpy, pytorch, safetensors};
 
 /// A read weight file.
 #[derive(Debug, Default)]
 pub struct WeightFile {
-    /// Format name.
-    pub format: &'static str,
+    /// Its format.
+    pub format: FormatId,
+    /// Its layout, for reports (`safetensors`, `pytorch-legacy`, ...).
+    pub layout: &'static str,
     /// Tensors in file order.
     pub tensors: Vec<Tensor>,
     /// Free-form metadata (safetensors `__metadata__`).
@@ -32,66 +35,79 @@ pub struct WeightFile {
 }
 
 impl WeightFile {
-    /// Moves notes, globals and metadata into `model` (tensors are left to the caller).
+    /// The model of a single weight file at `path`.
+    pub fn into_model(mut self, path: &Path) -> Model {
+        let mut model = Model {
+            format: self.format,
+            layout: self.layout.to_string(),
+            root: path.to_path_buf(),
+            source_files: vec![modelconv_core::model::SourceFile {
+                path: path.to_path_buf(),
+                size: self.size,
+            }],
+            ..Model::default()
+        };
+        self.merge_info(&mut model);
+        model.tensors = self.tensors;
+        model
+    }
+
+    /// Moves notes, globals and metadata into `model` (tensors are left to
+    /// the caller). Pickle globals become the model's native state
+    /// ([`pytorch::PickleGlobals`]).
     pub fn merge_info(&mut self, model: &mut Model) {
         model.notes.append(&mut self.notes);
         model.aliases.append(&mut self.aliases);
-        model.pickle_globals.append(&mut self.globals);
+        if !self.globals.is_empty() {
+            let mut all = model
+                .native::<pytorch::PickleGlobals>()
+                .map(|g| g.0.clone())
+                .unwrap_or_default();
+            all.append(&mut self.globals);
+            model.native = Some(std::sync::Arc::new(pytorch::PickleGlobals(all)));
+        }
         if model.metadata.is_empty() {
             model.metadata = std::mem::take(&mut self.metadata);
         }
     }
 }
 
-fn head(path: &Path) -> Result<Vec<u8>> {
-    modelconv_core::fsx::read_head(path, 16)
-}
-
-/// True if the file starts like a PyTorch checkpoint (zip or pickle).
-pub fn looks_like_torch(head: &[u8]) -> bool {
-    head.starts_with(b"PK\x03\x04") || head.first() == Some(&0x80)
-}
-
 /// Reads one weight file, choosing the format from its first bytes.
 /// `permissive` applies to pickles (see [`pytorch::read_file`]).
 pub fn read(path: &Path, permissive: bool) -> Result<WeightFile> {
-    let h = head(path)?;
-    if safetensors::sniff(&h)
-        || (h.len() >= 8 && path.extension().is_some_and(|e| e == "safetensors"))
-    {
+    let h = modelconv_core::fsx::read_head(path, 16)?;
+    if safetensors::sniff_file(&h, path) {
         let st = safetensors::read_file(path)?;
         return Ok(WeightFile {
-            format: "safetensors",
+            format: FormatId::Safetensors,
+            layout: "safetensors",
             tensors: st.tensors,
             metadata: st.metadata,
             size: st.size,
             ..WeightFile::default()
         });
     }
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     if numpy::sniff_npy(&h) {
         let (tensors, size) = numpy::read_npy(path)?;
         return Ok(WeightFile {
-            format: "numpy",
+            format: FormatId::Numpy,
+            layout: "numpy",
             tensors,
             size,
             ..WeightFile::default()
         });
     }
-    if h.starts_with(b"PK") && ext == "npz" {
+    if numpy::sniff_file(&h, path) {
         let (tensors, size) = numpy::read_npz(path)?;
         return Ok(WeightFile {
-            format: "npz",
+            format: FormatId::Numpy,
+            layout: "npz",
             tensors,
             size,
             ..WeightFile::default()
         });
     }
-    let pickle_ext = matches!(
-        ext,
-        "pt" | "pth" | "bin" | "ckpt" | "pkl" | "pickle" | "tar"
-    );
-    if looks_like_torch(&h) || pickle_ext {
+    if pytorch::sniff_file(&h, path) {
         let t = pytorch::read_file(path, permissive)?;
         let name = path
             .file_name()
@@ -110,7 +126,11 @@ pub fn read(path: &Path, permissive: bool) -> Result<WeightFile> {
             _ => {}
         }
         return Ok(WeightFile {
-            format: t.kind.name(),
+            format: match t.kind {
+                pytorch::TorchKind::TorchScript => FormatId::TorchScript,
+                _ => FormatId::PyTorch,
+            },
+            layout: t.kind.name(),
             tensors: t.tensors,
             size: t.size,
             aliases: t.aliases,

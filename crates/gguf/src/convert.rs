@@ -285,11 +285,11 @@ fn get<'a>(file: &'a GgufFile, key: &str) -> Option<&'a Value> {
 
 /// Turns a GGUF model (from [`crate::read_model`]) into Hugging Face names,
 /// values and a `config.json`, for families modelconv knows.
-pub fn to_hf(mut model: Model, file: std::sync::Arc<GgufFile>) -> Result<Model> {
-    let file_arc = std::sync::Arc::clone(&file);
+pub fn to_hf(mut model: Model, source: std::sync::Arc<crate::GgufSource>) -> Result<Model> {
+    let file_arc = std::sync::Arc::clone(&source);
     model.native =
-        Some(std::sync::Arc::clone(&file) as std::sync::Arc<dyn std::any::Any + Send + Sync>);
-    let file: &GgufFile = &file;
+        Some(std::sync::Arc::clone(&source) as std::sync::Arc<dyn std::any::Any + Send + Sync>);
+    let file: &GgufFile = &source.file;
     let arch = get(file, "general.architecture")
         .and_then(Value::as_str)
         .unwrap_or("")
@@ -401,7 +401,7 @@ pub fn to_hf(mut model: Model, file: std::sync::Arc<GgufFile>) -> Result<Model> 
         Ok(false) => {}
         Err(e) => model.notes.push(e.to_string()),
     }
-    model.format = format!("{} ({arch})", model.format);
+    model.layout = format!("{} ({arch})", model.layout);
     Ok(model)
 }
 

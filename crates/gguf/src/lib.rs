@@ -60,16 +60,31 @@ pub fn tensor_source(file: &GgufFile, t: &TensorEntry) -> Result<(DType, Arc<dyn
     Ok((DType::U8, raw))
 }
 
+/// What the GGUF reader parsed, kept on the [`Model`] as its native state
+/// so nothing is parsed twice: the header (the first part's metadata, split
+/// keys removed, with every part's tensor entries) and each tensor's stored
+/// bytes as a zero-copy slice of its part, in the same order (for copying
+/// tensors as stored: split, merge).
+#[derive(Debug)]
+pub struct GgufSource {
+    /// The merged header (its data offsets belong to different parts: use
+    /// `raw` for the bytes).
+    pub file: GgufFile,
+    /// The stored bytes of `file.tensors[i]`.
+    pub raw: Vec<Arc<dyn TensorSource>>,
+    /// Number of parts read.
+    pub parts: usize,
+}
+
 /// Reads a GGUF file as a model: tensors under their GGUF names (see
 /// [`convert::to_hf`] for Hugging Face names), metadata as strings. The
-/// first part of a split model reads all parts ([`split::read_parts`]);
-/// the returned [`GgufFile`] is then the first part with every part's
-/// tensor entries (for names and shapes only: its data offsets belong to
-/// different files).
-pub fn read_model(path: &Path) -> Result<(Model, GgufFile)> {
+/// first part of a split model reads all parts ([`split::read_parts`]).
+pub fn read_model(path: &Path) -> Result<(Model, GgufSource)> {
     let parts = split::read_parts(path)?;
+    let n_parts = parts.len();
+    let mut raw: Vec<Arc<dyn TensorSource>> = Vec::new();
     let mut model = Model {
-        format: String::new(),
+        format: modelconv_core::FormatId::Gguf,
         root: path.to_path_buf(),
         ..Model::default()
     };
@@ -79,7 +94,12 @@ pub fn read_model(path: &Path) -> Result<(Model, GgufFile)> {
             size: file.map.len() as u64,
         });
         model.notes.extend(file.warnings.iter().cloned());
+        let shared_path: Arc<Path> = Arc::from(file.path.as_path());
         for t in &file.tensors {
+            raw.push(Arc::new(MmapSlice::new(
+                Arc::clone(&file.map),
+                file.tensor_range(t)?,
+            )?));
             let (dtype, source) = tensor_source(file, t)?;
             let shape = if dtype == DType::U8 {
                 model.notes.push(format!(
@@ -97,7 +117,7 @@ pub fn read_model(path: &Path) -> Result<(Model, GgufFile)> {
                     shape,
                 },
                 source,
-                file: std::sync::Arc::from(file.path.as_path()),
+                file: Arc::clone(&shared_path),
             });
         }
     }
@@ -109,7 +129,7 @@ pub fn read_model(path: &Path) -> Result<(Model, GgufFile)> {
         file.tensors.extend(p.tensors);
     }
     file.metadata.retain(|(k, _)| !split::is_split_key(k));
-    model.format = format!("gguf-v{}", file.version);
+    model.layout = format!("gguf-v{}", file.version);
     for (k, v) in &file.metadata {
         model.metadata.insert(
             k.clone(),
@@ -119,5 +139,12 @@ pub fn read_model(path: &Path) -> Result<(Model, GgufFile)> {
             },
         );
     }
-    Ok((model, file))
+    Ok((
+        model,
+        GgufSource {
+            file,
+            raw,
+            parts: n_parts,
+        },
+    ))
 }

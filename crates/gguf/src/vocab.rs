@@ -480,15 +480,15 @@ pub fn can_rebuild(file: &crate::container::GgufFile) -> Result<bool> {
 /// just to inspect or compare the file.
 #[derive(Debug)]
 pub struct DeferredTokenizer {
-    /// The GGUF file.
-    pub file: std::sync::Arc<crate::container::GgufFile>,
+    /// The GGUF source.
+    pub file: std::sync::Arc<crate::GgufSource>,
     /// Which of the two files.
     pub config: bool,
 }
 
 impl modelconv_core::model::DeferredFile for DeferredTokenizer {
     fn build(&self) -> Result<Vec<u8>> {
-        let (tokenizer, config) = hf_tokenizer(&self.file)?
+        let (tokenizer, config) = hf_tokenizer(&self.file.file)?
             .ok_or_else(|| Error::Internal("deferred GGUF tokenizer without a tokenizer".into()))?;
         Ok(if self.config { config } else { tokenizer })
     }
@@ -496,7 +496,7 @@ impl modelconv_core::model::DeferredFile for DeferredTokenizer {
     fn identity(&self) -> String {
         format!(
             "gguf-tokenizer {} {} {}",
-            self.file.map.identity(),
+            self.file.file.map.identity(),
             self.config,
             env!("CARGO_PKG_VERSION")
         )

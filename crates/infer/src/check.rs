@@ -13,9 +13,8 @@ use std::path::{Path, PathBuf};
 use modelconv::arch::Family;
 use modelconv::WeightLoader;
 use modelconv_core::{Error, Result};
-use serde::Serialize;
 
-use crate::{compare, run, Comparison, Inputs, ModelRef, Weights};
+use crate::{compare, run, Inputs, ModelRef, Weights};
 
 /// `check-inference` settings. Default: built-in inputs, threshold 0.99,
 /// families detected.
@@ -42,31 +41,7 @@ impl Default for CheckOptions {
     }
 }
 
-/// One side of the check.
-#[derive(Debug, Clone, Serialize)]
-pub struct Side {
-    /// Path or hub id.
-    pub path: String,
-    /// Format detected.
-    pub format: String,
-    /// Family the forward pass used.
-    pub family: Family,
-    /// Size of its files in bytes.
-    pub size_bytes: u64,
-}
-
-/// The report.
-#[derive(Debug, Clone, Serialize)]
-pub struct CheckReport {
-    /// The source model.
-    pub source: Side,
-    /// The converted model.
-    pub output: Side,
-    /// `source.size_bytes / output.size_bytes`.
-    pub compression_ratio: f64,
-    /// The comparison (cosine statistics, PASS/FAIL).
-    pub comparison: Comparison,
-}
+pub use modelconv::check::{CheckReport, Side};
 
 struct Loaded(WeightLoader);
 
@@ -125,7 +100,7 @@ fn side(
     };
     let info = Side {
         path: src.to_string(),
-        format: model.format.clone(),
+        format: model.format_description(),
         family,
         size_bytes: model.source_size_bytes(),
     };
@@ -177,4 +152,24 @@ pub fn check_inference(source: &str, output: &str, opts: &CheckOptions) -> Resul
         output: sb,
         comparison,
     })
+}
+
+/// The forward-pass check as the hook `convert --validate` calls.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Checker;
+
+impl modelconv::check::InferenceCheck for Checker {
+    fn check(
+        &self,
+        source: &str,
+        output: &str,
+        req: &modelconv::check::CheckRequest,
+    ) -> Result<CheckReport> {
+        let opts = CheckOptions {
+            model_type: req.model_type,
+            allow_amplification: req.allow_amplification,
+            ..CheckOptions::default()
+        };
+        check_inference(source, output, &opts)
+    }
 }

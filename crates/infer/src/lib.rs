@@ -363,42 +363,7 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     }
 }
 
-/// One output kind compared.
-#[derive(Debug, Clone, Serialize)]
-pub struct KindComparison {
-    /// Output kind.
-    pub kind: String,
-    /// Cosine similarity per sample.
-    pub cosines: Vec<f64>,
-    /// Average cosine.
-    pub average: f64,
-    /// Lowest cosine.
-    pub min: f64,
-    /// Highest cosine.
-    pub max: f64,
-    /// Standard deviation of the cosines.
-    pub std: f64,
-    /// Largest |a − b| over all values.
-    pub max_abs_diff: f64,
-}
-
-/// The seeds' validation report.
-#[derive(Debug, Clone, Serialize)]
-pub struct Comparison {
-    /// Number of samples compared (over all kinds).
-    pub samples: usize,
-    /// Per output kind.
-    pub kinds: Vec<KindComparison>,
-    /// Lowest cosine over everything.
-    pub min_cosine: f64,
-    /// Threshold the lowest cosine must reach.
-    pub threshold: f64,
-    /// Non-finite values (NaN, ±Inf) in the source's and the output's
-    /// outputs: any fails the check, whatever the cosines say.
-    pub non_finite: (usize, usize),
-    /// No non-finite value and `min_cosine >= threshold`.
-    pub passed: bool,
-}
+pub use modelconv::check::{Comparison, KindComparison};
 
 /// Compares the outputs of two runs kind by kind (kinds only one side has
 /// are left out, e.g. the text tower of a full CLIP against a vision-only

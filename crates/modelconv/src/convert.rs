@@ -10,77 +10,25 @@ use modelconv_core::engine::{self, EngineOptions, OutTensor, OutputPlan, Transfo
 use modelconv_core::progress::Reporter;
 use modelconv_core::quant::{self, Scheme};
 use modelconv_core::tensor::OwnedBytes;
-use modelconv_core::{DType, Error, Model, OutputTarget, Result, TensorInfo};
-use modelconv_formats::{hf, numpy};
+use modelconv_core::{DType, Error, FormatId, Model, OutputTarget, Result, TensorInfo};
+use modelconv_formats::hf;
 use modelconv_parquet::ParquetOptions;
 use serde::Serialize;
 
 use crate::family::{self, FamilyOptions, FamilyReport};
 use crate::glob;
+use crate::registry;
 use crate::source;
 
-/// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// safetensors: a single file, or an HF directory with `model.safetensors` (sharded as needed).
-    Safetensors,
-    /// NumPy: `.npz` (or `.npy` for one tensor); a directory gets `model.npz`.
-    Numpy,
-    /// Parquet: a `.parquet` file, or the seeds' layout (`weights.parquet`,
-    /// `metadata.json`, `tokenizer/`) for a directory.
-    Parquet,
-    /// GGUF (llama.cpp): one `.gguf` file.
-    Gguf,
-}
-
-impl Format {
-    /// Parses a `--to` value. Known but not yet writable formats get a clear error.
-    pub fn parse(s: &str) -> Result<Format> {
-        const WRITES: &str = "this build writes: safetensors (or hf), numpy, parquet, gguf";
-        match s.to_ascii_lowercase().as_str() {
-            "safetensors" | "st" | "hf" => Ok(Format::Safetensors),
-            "numpy" | "npz" | "npy" => Ok(Format::Numpy),
-            "parquet" | "arrow" => Ok(Format::Parquet),
-            "gguf" => Ok(Format::Gguf),
-            "pytorch" | "pt" | "bin" | "onnx" | "mlx" | "gptq" | "awq" | "torchscript" => Err(
-                Error::InvalidOption(format!("writing {s} is not supported yet; {WRITES}")),
-            ),
-            _ => Err(Error::InvalidOption(format!(
-                "unknown output format '{s}'; {WRITES}"
-            ))),
-        }
-    }
-
-    /// The format a file extension names, if any.
-    pub fn from_extension(path: &Path) -> Option<Format> {
-        match path.extension()?.to_str()? {
-            "safetensors" => Some(Format::Safetensors),
-            "npz" | "npy" => Some(Format::Numpy),
-            "parquet" => Some(Format::Parquet),
-            "gguf" => Some(Format::Gguf),
-            _ => None,
-        }
-    }
-
-    /// Lower-case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Safetensors => "safetensors",
-            Format::Numpy => "numpy",
-            Format::Parquet => "parquet",
-            Format::Gguf => "gguf",
-        }
-    }
-}
-
-/// What `convert` should do. `ConvertOptions::default()` keeps every dtype,
-/// writes safetensors (or what the destination's extension says), does not
-/// shard, and uses [`EngineOptions::default`].
+/// What `convert` runs: a [`crate::ConvertRequest`] resolved against the
+/// destination and the registry (or built directly by a Rust caller).
+/// `ConvertOptions::default()` keeps every dtype, writes safetensors (or
+/// what the destination's extension says), does not shard, does not
+/// validate, and uses [`EngineOptions::default`].
 #[derive(Debug, Clone, Default)]
 pub struct ConvertOptions {
     /// Output format; `None` = from the destination's extension, else safetensors.
-    pub to: Option<Format>,
+    pub to: Option<FormatId>,
     /// Target dtype for float tensors; `None` = keep each tensor's dtype.
     pub dtype: Option<DType>,
     /// Per-tensor dtype overrides `(glob, dtype)`; the first matching glob wins
@@ -111,6 +59,13 @@ pub struct ConvertOptions {
     /// Per-tensor GGUF type overrides (`--tensor-type PATTERN=TYPE`); the
     /// first match wins. Default none.
     pub tensor_types: Vec<modelconv_gguf::preset::Override>,
+    /// After writing, compare the output with the source (`--validate`):
+    /// tensor by tensor, and through the forward passes of `inference`.
+    /// Default false.
+    pub validate: bool,
+    /// The forward-pass check `validate` runs (`modelconv-infer`'s
+    /// `Checker`); `None` = tensors only.
+    pub inference: Option<std::sync::Arc<dyn crate::check::InferenceCheck>>,
 }
 
 impl ConvertOptions {
@@ -282,9 +237,9 @@ pub struct ConversionReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub validation: Option<crate::verify::VerifyReport>,
     /// The check-inference report (`--validate`, when the family has a
-    /// forward pass): the CLI fills it in from `modelconv-infer`.
+    /// forward pass).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub inference: Option<serde_json::Value>,
+    pub inference: Option<crate::check::CheckReport>,
 }
 
 impl ConversionReport {
@@ -337,16 +292,6 @@ pub fn plan_tensors(model: &Model, opts: &ConvertOptions) -> Result<Vec<OutTenso
             })
         })
         .collect()
-}
-
-/// Where `dst` goes for `format`: a file if it has the format's extension,
-/// else a directory.
-pub fn output_target(dst: &Path, format: Format) -> OutputTarget {
-    if Format::from_extension(dst) == Some(format) {
-        OutputTarget::File(dst.to_path_buf())
-    } else {
-        OutputTarget::Directory(dst.to_path_buf())
-    }
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -484,7 +429,10 @@ pub fn convert(
     convert_model(model, src, dst, opts, reporter, start)
 }
 
-/// Converts an opened model (`src` is how the report names it).
+/// Converts an opened model (`src` is how the report names it):
+/// [`prepare`] (family layer, dtypes, int8, checks), the format's writer
+/// plans the output, [`write`] runs the engine, [`report`] says what
+/// happened, then `--validate` compares the output with the source.
 pub fn convert_model(
     mut model: Model,
     src: &str,
@@ -494,19 +442,47 @@ pub fn convert_model(
     start: Instant,
 ) -> Result<ConversionReport> {
     model.check_amplification(opts.allow_amplification)?;
-    let format = opts
-        .to
-        .or_else(|| Format::from_extension(dst))
-        .unwrap_or(Format::Safetensors);
-    let target = output_target(dst, format);
+    let spec = match opts.to {
+        Some(id) => registry::by_id(id)
+            .ok_or_else(|| Error::Internal(format!("{id:?} is not in the registry")))?,
+        None => registry::output_format(None, dst)?,
+    };
+    let writer = spec.writer.ok_or_else(|| {
+        Error::InvalidOption(format!(
+            "writing {} is not supported yet; this build writes: {}",
+            spec.name,
+            registry::writable_names()
+        ))
+    })?;
+    let target = writer.target(spec, dst)?;
+    let (fam, tensors) = prepare(&mut model, opts, writer, &target)?;
+    let out = writer.plan(registry::WriteJob {
+        model: &model,
+        tensors,
+        target: &target,
+        opts,
+        family: &fam,
+    })?;
+    let written = write(&model, &fam, &target, writer, &out, opts, reporter)?;
+    let mut r = report(&model, fam, &target, spec, &out, written, src, dst);
+    r.conversion_time_sec = start.elapsed().as_secs_f64();
+    if opts.validate {
+        crate::validate::validate(src, dst, opts, &mut r)?;
+    }
+    Ok(r)
+}
+
+/// The family layer, then each tensor's output dtype (`--dtype`, overrides,
+/// `--quantize`), checked against what every format's readers accept.
+fn prepare(
+    model: &mut Model,
+    opts: &ConvertOptions,
+    writer: &dyn registry::FormatWriter,
+    target: &OutputTarget,
+) -> Result<(FamilyReport, Vec<OutTensor>)> {
     let directory = matches!(target, OutputTarget::Directory(_));
-    let fam = family::apply(
-        &mut model,
-        &opts.family,
-        directory && format == Format::Parquet,
-        directory,
-    )?;
-    let mut tensors = plan_tensors(&model, opts)?;
+    let fam = family::apply(model, &opts.family, writer.seeds_layout(target), directory)?;
+    let mut tensors = plan_tensors(model, opts)?;
     if let Some(q) = &opts.quantize {
         tensors = quantize_tensors(tensors, q)?;
     }
@@ -516,53 +492,28 @@ pub fn convert_model(
                 .with_tensor(&t.info.name)
         })?;
     }
+    Ok((fam, tensors))
+}
 
-    let mut gguf_notes: Vec<String> = Vec::new();
-    let mut gguf_types: Option<Vec<String>> = None;
-    let mut warn_extra: Vec<String> = Vec::new();
-    let plan = match (&target, format) {
-        (OutputTarget::Directory(dir), Format::Safetensors) => {
-            hf::plan_dir(&model, &tensors, dir, opts.max_shard_size)?
-        }
-        (OutputTarget::File(file), Format::Safetensors) => {
-            hf::plan_file(&model, &tensors, file, opts.max_shard_size)?
-        }
-        (_, Format::Numpy) => {
-            if opts.max_shard_size.is_some() {
-                return Err(Error::InvalidOption(
-                    "--max-shard-size applies to safetensors output only".into(),
-                ));
-            }
-            numpy::plan(&model, &tensors, &target)?
-        }
-        (_, Format::Gguf) => {
-            let OutputTarget::File(file) = &target else {
-                return Err(Error::InvalidOption(format!(
-                    "GGUF output is one file: give {} a .gguf name",
-                    dst.display()
-                )));
-            };
-            let out = gguf_plan(&model, &fam, opts, file)?;
-            tensors = out.tensors;
-            gguf_notes = out.notes;
-            gguf_types = Some(out.types);
-            out.plan
-        }
-        (_, Format::Parquet) => {
-            if opts.max_shard_size.is_some() {
-                return Err(Error::InvalidOption(
-                    "--max-shard-size applies to safetensors output only".into(),
-                ));
-            }
-            let fields = family::metadata_fields(&model, &fam);
-            modelconv_parquet::layout::plan(&model, &tensors, &target, &opts.parquet, &fields)?
-        }
-    };
-    let mut plan = plan;
-    warn_extra.extend(gguf_notes);
-    // The seeds' Parquet layout writes its own metadata.json.
-    if directory && format != Format::Parquet && !opts.family.no_metadata {
-        let infos: Vec<TensorInfo> = tensors.iter().map(|t| t.info.clone()).collect();
+/// What [`write`] did: the engine's report and warnings about stale files.
+type Written = (engine::WriteReport, Vec<String>);
+
+/// Adds the seeds' `metadata.json` to directory outputs (unless the
+/// format writes its own, or `--no-metadata`), checks the destination and
+/// runs the engine.
+fn write(
+    model: &Model,
+    fam: &FamilyReport,
+    target: &OutputTarget,
+    writer: &dyn registry::FormatWriter,
+    out: &registry::WritePlan,
+    opts: &ConvertOptions,
+    reporter: &dyn Reporter,
+) -> Result<Written> {
+    let mut plan = out.plan.clone();
+    let directory = matches!(target, OutputTarget::Directory(_));
+    if directory && !writer.writes_metadata() && !opts.family.no_metadata {
+        let infos: Vec<TensorInfo> = out.tensors.iter().map(|t| t.info.clone()).collect();
         plan.files.retain(|f| f.rel_path != "metadata.json");
         // Before the shard index, which is written last because its
         // presence marks a complete output.
@@ -572,12 +523,11 @@ pub fn convert_model(
             .position(|f| f.rel_path.ends_with(".index.json"))
             .unwrap_or(plan.files.len());
         plan.files
-            .insert(at, family::metadata_json(&model, &fam, &infos)?);
+            .insert(at, family::metadata_json(model, fam, &infos)?);
     }
-    check_no_overwrite(&model, &plan)?;
-    let stale = check_destination(&target, &plan, opts)?;
+    check_no_overwrite(model, &plan)?;
+    let stale = check_destination(target, &plan, opts)?;
     let written = engine::run(&plan, &opts.engine, reporter)?;
-
     let mut warnings = Vec::new();
     for path in stale {
         match std::fs::remove_file(&path) {
@@ -591,6 +541,22 @@ pub fn convert_model(
             )),
         }
     }
+    Ok((written, warnings))
+}
+
+/// The report of a finished conversion (everything but the time).
+#[allow(clippy::too_many_arguments)]
+fn report(
+    model: &Model,
+    fam: FamilyReport,
+    target: &OutputTarget,
+    spec: &registry::FormatSpec,
+    out: &registry::WritePlan,
+    (written, mut warnings): Written,
+    src: &str,
+    dst: &Path,
+) -> ConversionReport {
+    let tensors = &out.tensors;
     let out_dtypes: std::collections::HashMap<&str, DType> = tensors
         .iter()
         .map(|t| (t.info.name.as_str(), t.info.dtype))
@@ -609,35 +575,34 @@ pub fn convert_model(
     }
     warnings.extend(model.notes.iter().cloned());
     warnings.extend(fam.notes.iter().cloned());
-    warnings.extend(warn_extra);
+    warnings.extend(out.notes.iter().cloned());
     for s in &model.skipped_files {
         warnings.push(format!(
             "not carried over: {s} (weights in a format this conversion does not read)"
         ));
     }
-    if matches!(target, OutputTarget::File(_)) && !model.aux_files.is_empty() {
+    let directory = matches!(target, OutputTarget::Directory(_));
+    if !directory && !model.aux_files.is_empty() {
         warnings.push(format!(
             "{} non-weight files (config, tokenizer, ...) are not written next to a single-file output; give a directory to keep them",
             model.aux_files.len()
         ));
     }
     let mut dtypes = BTreeMap::new();
-    match &gguf_types {
-        Some(types) => {
-            for t in types {
-                *dtypes.entry(t.clone()).or_insert(0) += 1;
-            }
-        }
-        None => {
-            for t in &tensors {
-                *dtypes.entry(t.info.dtype.name().to_string()).or_insert(0) += 1;
-            }
-        }
+    let names: Vec<String> = match &out.types {
+        Some(types) => types.clone(),
+        None => tensors
+            .iter()
+            .map(|t| t.info.dtype.name().to_string())
+            .collect(),
+    };
+    for t in names {
+        *dtypes.entry(t).or_insert(0) += 1;
     }
     let files: Vec<ReportFile> = written.files.into_iter().map(ReportFile::from).collect();
     let output_size_bytes: u64 = files.iter().map(|f| f.size).sum();
     let source_size_bytes = model.source_size_bytes();
-    Ok(ConversionReport {
+    ConversionReport {
         success: true,
         total_parameters: model.total_parameters(),
         source_size_bytes,
@@ -647,12 +612,12 @@ pub fn convert_model(
         } else {
             0.0
         },
-        conversion_time_sec: start.elapsed().as_secs_f64(),
+        conversion_time_sec: 0.0,
         error_message: None,
         source: src.to_string(),
-        source_format: model.format.clone(),
+        source_format: model.format_description(),
         output: dst.to_path_buf(),
-        output_format: format.name().to_string(),
+        output_format: spec.name.to_string(),
         tensors: tensors.len(),
         dtypes,
         tensors_cast: tensors
@@ -660,7 +625,7 @@ pub fn convert_model(
             .filter(|t| t.transform != Transform::Copy)
             .count(),
         files,
-        carried_files: if matches!(target, OutputTarget::Directory(_)) {
+        carried_files: if directory {
             model
                 .aux_files
                 .iter()
@@ -675,264 +640,5 @@ pub fn convert_model(
         family: Some(fam),
         validation: None,
         inference: None,
-    })
-}
-
-/// Plans a GGUF file for `model` (HF names, a known family).
-fn gguf_plan(
-    model: &Model,
-    fam: &FamilyReport,
-    opts: &ConvertOptions,
-    file: &Path,
-) -> Result<GgufOutput> {
-    use modelconv_gguf::GgmlType;
-    let family = fam.family.ok_or_else(|| {
-        Error::InvalidOption(format!(
-            "GGUF output needs a model family llama.cpp knows ({}); add --model-type",
-            fam.detection.reason
-        ))
-    })?;
-    use modelconv_gguf::preset::Preset;
-    let mut notes = Vec::new();
-    let copy = model.format.starts_with("gguf")
-        && opts.gguf_preset.is_none()
-        && opts.dtype.is_none()
-        && opts.quantize.is_none()
-        && opts.tensor_types.is_empty()
-        && opts.family.component.is_none()
-        && !opts.family.mup_to_llama;
-    if copy {
-        // GGUF → GGUF with no type asked for: every tensor as stored, the
-        // metadata as it was (split keys aside), e.g. to split or merge.
-        let first = model
-            .source_files
-            .first()
-            .ok_or_else(|| Error::Internal("GGUF model without a file".into()))?;
-        let parts = modelconv_gguf::split::read_parts(&first.path)?;
-        let mut metadata = Vec::new();
-        let mut gts = Vec::new();
-        for (i, part) in parts.iter().enumerate() {
-            if i == 0 {
-                metadata = part
-                    .metadata
-                    .iter()
-                    .filter(|(k, _)| !modelconv_gguf::split::is_split_key(k))
-                    .cloned()
-                    .collect();
-            }
-            for t in &part.tensors {
-                let raw: Arc<dyn modelconv_core::TensorSource> =
-                    Arc::new(modelconv_core::tensor::MmapSlice::new(
-                        Arc::clone(&part.map),
-                        part.tensor_range(t)?,
-                    )?);
-                gts.push(modelconv_gguf::writer::GgufTensor {
-                    tensor: OutTensor {
-                        info: TensorInfo {
-                            name: t.name.clone(),
-                            dtype: t.ggml_type.dtype().unwrap_or(DType::U8),
-                            shape: match t.ggml_type.dtype() {
-                                Some(_) => t.shape(),
-                                None => vec![t.nbytes as usize],
-                            },
-                        },
-                        source: raw,
-                        transform: modelconv_core::engine::Transform::Copy,
-                    },
-                    name: t.name.clone(),
-                    ggml_type: t.ggml_type,
-                    shape: t.shape(),
-                });
-            }
-        }
-        notes.push(format!(
-            "GGUF copied as stored ({} tensors{}); add --quant to change types",
-            gts.len(),
-            if parts.len() > 1 {
-                format!(", merged from {} parts", parts.len())
-            } else {
-                String::new()
-            }
-        ));
-        let mut out = gguf_files(file, metadata, gts, opts.max_shard_size)?;
-        out.notes = notes;
-        return Ok(out);
     }
-    if model.format.starts_with("gguf") {
-        let quantized = model
-            .source_files
-            .first()
-            .and_then(|f| modelconv_gguf::read(&f.path).ok())
-            .map(|f| f.tensors.iter().any(|t| t.ggml_type.dtype().is_none()))
-            .unwrap_or(false);
-        if quantized {
-            notes.push("requantizing a model that is already quantized: the errors of both quantizations add up; start from the F16/BF16/F32 original when you have it".into());
-        }
-    }
-    let preset = match (opts.gguf_preset, opts.dtype) {
-        (Some(p), _) => p,
-        (None, Some(dt)) => GgmlType::from_dtype(dt)
-            .and_then(|t| Preset::from_name(t.name))
-            .ok_or_else(|| Error::InvalidOption(format!("GGUF has no {dt} preset")))?,
-        (None, None) => {
-            let bf16 = model.tensors.iter().any(|t| t.info.dtype == DType::BF16);
-            Preset::from_name(if bf16 { "BF16" } else { "F16" })
-                .ok_or_else(|| Error::Internal("F16 preset missing".into()))?
-        }
-    };
-    let config = model.config.clone().unwrap_or_default();
-    // A GGUF source (requantizing): its tokenizer metadata exactly as it was.
-    let from_gguf: Vec<(String, modelconv_gguf::Value)> = if model.format.starts_with("gguf") {
-        model
-            .source_files
-            .first()
-            .and_then(|f| modelconv_gguf::read(&f.path).ok())
-            .map(|f| {
-                f.metadata
-                    .into_iter()
-                    .filter(|(k, _)| k.starts_with("tokenizer."))
-                    .collect()
-            })
-            .unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-    let tok_text = crate::family::read_aux(model, "tokenizer.json");
-    let parsed = tok_text
-        .as_deref()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok());
-    let spm =
-        crate::family::read_aux_bytes(model, "tokenizer.model").filter(|_| family.is_decoder());
-    let tokenizer = match parsed {
-        _ if !from_gguf.is_empty() => from_gguf,
-        // Like llama.cpp's converter: a SentencePiece model wins for LLaMA-style families.
-        tok if spm.is_some() => {
-            let tc: Option<serde_json::Value> =
-                crate::family::read_aux(model, "tokenizer_config.json")
-                    .and_then(|t| serde_json::from_str(&t).ok());
-            let vocab_size = config
-                .get("vocab_size")
-                .and_then(serde_json::Value::as_u64)
-                .unwrap_or(0) as usize;
-            notes.push("tokenizer: SentencePiece vocabulary (llama) from tokenizer.model".into());
-            modelconv_gguf::vocab::metadata_spm(
-                spm.as_deref().unwrap_or_default(),
-                tok.as_ref(),
-                tc.as_ref(),
-                &config,
-                vocab_size,
-            )?
-        }
-        Some(tok) => {
-            let fp = tok_text.as_deref().and_then(pre_fingerprint);
-            let tc: Option<serde_json::Value> =
-                crate::family::read_aux(model, "tokenizer_config.json")
-                    .and_then(|t| serde_json::from_str(&t).ok());
-            let vocab_size = config
-                .get("vocab_size")
-                .and_then(serde_json::Value::as_u64)
-                .unwrap_or(0) as usize;
-            let (meta, how) = modelconv_gguf::vocab::metadata(
-                &tok,
-                tc.as_ref(),
-                &config,
-                vocab_size,
-                fp.as_deref(),
-            )?;
-            if !how.is_empty() {
-                notes.push(how);
-            }
-            meta
-        }
-        None => {
-            notes.push("no tokenizer.json: the GGUF has no tokenizer metadata (llama.cpp needs one to run it)".into());
-            Vec::new()
-        }
-    };
-    let name = crate::family::model_name(model);
-    let gp = modelconv_gguf::convert::from_hf(
-        model,
-        family,
-        preset,
-        opts.tensor_types.clone(),
-        tokenizer,
-        &name,
-        fam.sentence_transformers.as_ref(),
-    )?;
-    notes.extend(gp.notes);
-    if !gp.fallbacks.is_empty() {
-        notes.push(format!(
-            "{} tensor(s) fell back to another type because their rows are not whole blocks (as llama-quantize does):",
-            gp.fallbacks.len()
-        ));
-        notes.extend(gp.fallbacks.iter().map(|f| format!("  {f}")));
-    }
-    let mut out = gguf_files(file, gp.metadata, gp.tensors, opts.max_shard_size)?;
-    out.notes = notes;
-    Ok(out)
-}
-
-/// llama.cpp's fingerprint of a tokenizer.json: the ids of its check text,
-/// tokenized the way `AutoTokenizer(...).encode` does (special tokens
-/// added). `None` if the tokenizer cannot be loaded.
-fn pre_fingerprint(tokenizer_json: &str) -> Option<String> {
-    let t: tokenizers::Tokenizer = tokenizer_json.parse().ok()?;
-    let enc = t.encode(modelconv_gguf::vocab::PRE_CHECK_TEXT, true).ok()?;
-    Some(modelconv_gguf::vocab::fingerprint(enc.get_ids()))
-}
-
-/// Lays out one GGUF file, or gguf-split parts of at most `max_bytes` of
-/// tensor data each (`NAME-00001-of-0000N.gguf` next to `file`).
-fn gguf_files(
-    file: &Path,
-    metadata: Vec<(String, modelconv_gguf::Value)>,
-    tensors: Vec<modelconv_gguf::writer::GgufTensor>,
-    max_bytes: Option<u64>,
-) -> Result<GgufOutput> {
-    let types = tensors
-        .iter()
-        .map(|t| t.ggml_type.name.to_string())
-        .collect();
-    let (root, fname) = modelconv_core::split_file_path(file)?;
-    let out_tensors = tensors.iter().map(|t| t.tensor.clone()).collect();
-    let files = match max_bytes {
-        None => vec![modelconv_core::engine::PlannedFile {
-            rel_path: fname.clone(),
-            content: modelconv_gguf::writer::layout(&metadata, &tensors)?,
-        }],
-        Some(max) => {
-            let parts = modelconv_gguf::split::plan(metadata, tensors, max)?;
-            let n = parts.len();
-            parts
-                .into_iter()
-                .enumerate()
-                .map(|(i, (m, ts))| {
-                    let name = modelconv_gguf::split::part_path(Path::new(&fname), i, n);
-                    Ok(modelconv_core::engine::PlannedFile {
-                        rel_path: name.to_string_lossy().into_owned(),
-                        content: modelconv_gguf::writer::layout(&m, &ts)?,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?
-        }
-    };
-    Ok(GgufOutput {
-        plan: OutputPlan {
-            root,
-            name: fname,
-            files,
-        },
-        tensors: out_tensors,
-        types,
-        notes: Vec::new(),
-    })
-}
-
-/// A planned GGUF output.
-struct GgufOutput {
-    plan: OutputPlan,
-    tensors: Vec<OutTensor>,
-    /// Each tensor's GGUF type name (the report counts these).
-    types: Vec<String>,
-    notes: Vec<String>,
 }

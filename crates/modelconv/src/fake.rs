@@ -115,7 +115,8 @@ pub fn fake(
             bytes.push(b'\n');
         }
         model = Model {
-            format: "fake".into(),
+            format: modelconv_core::FormatId::Generated,
+            layout: "fake".into(),
             root: path.to_path_buf(),
             config: Some(config),
             ..Model::default()
@@ -135,7 +136,8 @@ pub fn fake(
             })
             .collect();
         model = Model {
-            format: format!("fake (mirroring {})", source.format),
+            format: modelconv_core::FormatId::Generated,
+            layout: format!("fake (mirroring {})", source.format_description()),
             root: source.root.clone(),
             config: source.config.clone(),
             aux_files: source.aux_files.clone(),

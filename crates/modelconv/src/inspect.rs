@@ -168,7 +168,7 @@ pub fn inspect_with(src: &str, with_tensors: bool) -> Result<InspectReport> {
     let detection = crate::family::detect_model(&model);
     Ok(InspectReport {
         source: src.to_string(),
-        format: model.format.clone(),
+        format: model.format_description(),
         architecture: model.architecture(),
         model_type: model.model_type(),
         family_summary: match (detection.family, &model.config) {
@@ -196,7 +196,10 @@ pub fn inspect_with(src: &str, with_tensors: bool) -> Result<InspectReport> {
         metadata: model.metadata.clone(),
         carried_files: model.aux_files.iter().map(|a| a.rel_path.clone()).collect(),
         skipped_files: model.skipped_files.clone(),
-        pickle_globals: model.pickle_globals.clone(),
+        pickle_globals: model
+            .native::<modelconv_formats::pytorch::PickleGlobals>()
+            .map(|g| g.0.clone())
+            .unwrap_or_default(),
         aliases: model.aliases.clone(),
         notes: model.notes.clone(),
         tensors: match with_tensors {
@@ -204,8 +207,8 @@ pub fn inspect_with(src: &str, with_tensors: bool) -> Result<InspectReport> {
             false => Vec::new(),
         },
         gguf: model
-            .native::<modelconv_gguf::GgufFile>()
-            .map(gguf_view)
+            .native::<modelconv_gguf::GgufSource>()
+            .map(|s| gguf_view(&s.file))
             .transpose()?,
     })
 }

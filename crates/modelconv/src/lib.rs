@@ -6,17 +6,23 @@
 //! `modelconv-formats`, the tensor model and the write engine in
 //! `modelconv-core` (re-exported as [`core`]).
 
+pub mod check;
 pub mod convert;
 pub mod fake;
 pub mod family;
+pub mod formats;
 pub mod glob;
 pub mod inspect;
 pub mod loader;
+pub mod registry;
+pub mod request;
 pub mod scan;
 pub mod source;
+pub mod validate;
 pub mod verify;
 
-pub use convert::{convert, ConversionReport, ConvertOptions, Format, QuantizeOptions};
+pub use clap;
+pub use convert::{convert, ConversionReport, ConvertOptions, QuantizeOptions};
 pub use family::FamilyOptions;
 pub use inspect::{inspect, InspectReport};
 pub use loader::WeightLoader;
@@ -25,10 +31,12 @@ pub use modelconv_core as core;
 pub use modelconv_core::engine::{EngineOptions, Fault};
 pub use modelconv_core::progress::{NoProgress, Reporter};
 pub use modelconv_core::quant::Scheme;
+pub use modelconv_core::FormatId;
 pub use modelconv_core::{Category, DType, Error, Result};
 pub use modelconv_formats::hf::parse_size;
 pub use modelconv_gguf as gguf;
 pub use modelconv_parquet::{Codec, ParquetOptions, SchemaVersion};
+pub use request::ConvertRequest;
 pub use scan::{scan, ScanReport, Severity};
 pub use verify::{verify, VerifyOptions, VerifyReport};
 

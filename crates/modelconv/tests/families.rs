@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use modelconv::arch::fake::Init;
 use modelconv::arch::{Component, Family, KeyMap};
 use modelconv::fake::{fake, FakeOptions};
-use modelconv::{ConvertOptions, Format, NoProgress, WeightLoader};
+use modelconv::{ConvertOptions, FormatId as Format, NoProgress, WeightLoader};
 use serde_json::{json, Value};
 
 fn repo() -> PathBuf {

@@ -70,7 +70,7 @@ fn key_values(model: &Model) -> BTreeMap<String, String> {
     if let Some(t) = model.model_type() {
         kv.insert("modelconv.model_type".into(), t);
     }
-    kv.insert("modelconv.source_format".into(), model.format.clone());
+    kv.insert("modelconv.source_format".into(), model.format_description());
     kv.insert(
         "modelconv.source".into(),
         model
@@ -279,7 +279,8 @@ pub fn read_parquet_file(path: &Path) -> Result<Model> {
         })
         .collect();
     Ok(Model {
-        format: format!("parquet-{}", w.schema.name()),
+        format: modelconv_core::FormatId::Parquet,
+        layout: format!("parquet-{}", w.schema.name()),
         root: path.to_path_buf(),
         tensors: w.tensors,
         config,

@@ -22,9 +22,8 @@ is installed, otherwise as their raw bit patterns (``uint16`` / ``uint8``).
 from __future__ import annotations
 
 import json
-import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
@@ -58,6 +57,8 @@ __all__ = [
     "ModelNotFoundError",
     "StorageError",
     "UnsupportedError",
+    "FORMATS",
+    "REQUEST_FIELDS",
     "WeightLoader",
     "convert",
     "convert_hf_to_parquet",
@@ -68,62 +69,79 @@ PathLike = Union[str, "os.PathLike[str]"]
 ProgressCallback = Callable[[str, int, int], None]
 
 
+#: The request's fields (the CLI's `convert` flags with `_` for `-`), derived from
+#: the Rust request type: `(keyword, flag, help, possible values)`.
+REQUEST_FIELDS: List[Tuple[str, str, str, List[str]]] = [tuple(f) for f in _modelconv.request_fields()]  # type: ignore[misc]
+
+#: The format registry: `(name, aliases, extensions, reads, writes)`.
+FORMATS: List[Tuple[str, List[str], List[str], bool, bool]] = [tuple(f) for f in _modelconv.formats()]  # type: ignore[misc]
+
+
 @dataclass
 class ConversionConfig:
-    """How to convert. The defaults write the seeds' Parquet layout with zstd level 3.
+    """How to convert: every option of ``modelconv convert`` under its snake_case name (``None``
+    / ``False`` / ``[]`` = not given, the CLI's default), plus the seeds' names.
 
-    Attributes:
-        compression: "zstd" (default), "lz4", "snappy" or "none" (Parquet output).
-        compression_level: zstd level 1..22 (default 3).
-        use_float16: cast float tensors to float16 (the seeds' optimisation). Same as dtype="f16".
-        dtype: cast float tensors to "f16", "bf16", "f32" or "f64"; None keeps each tensor's dtype.
-        validate_output: re-read the output and compare every tensor with the source.
-        output_format: "parquet" (default, the seeds' layout), "safetensors"/"hf" or "numpy".
-        quantization: None or "int8" (Parquet V2, per-channel symmetric by default).
-        quant_axis: channel axis for int8 (default 0) or "tensor".
-        quant_scheme: "sym" (default) or "asym".
-        parquet_schema: None (chunked, or V2 when quantized), "v1", "v2" or "chunked".
-        max_shard_size: e.g. "5GB" for sharded safetensors output.
-        dtype_overrides: ["*norm*=f32", ...] per-tensor dtypes by glob.
-        overwrite: allow writing into a non-empty output directory.
-        resume: continue an interrupted conversion.
-        threads: worker threads (0 = one per CPU).
+    The seeds' names: ``output_format`` (default ``"parquet"``, the seeds' layout; ``to`` wins when
+    both are given), ``use_float16`` (= ``dtype="f16"``), ``validate_output`` (= ``validate``),
+    ``quantization`` (= ``quantize``). Compression defaults to zstd level 3 for Parquet output.
+    An option that does not apply to the output format is an error, as on the command line.
     """
 
-    compression: str = "zstd"
-    compression_level: int = 3
-    use_float16: bool = False
-    dtype: Optional[str] = None
-    validate_output: bool = False
+    # The seeds' names.
     output_format: str = "parquet"
+    use_float16: bool = False
+    validate_output: bool = False
     quantization: Optional[str] = None
+    # The request (same names and values as the CLI flags).
+    to: Optional[str] = None
+    dtype: Optional[str] = None
+    dtype_override: List[str] = field(default_factory=list)
+    max_shard_size: Union[str, int, None] = None
+    quant: Optional[str] = None
+    no_sync: bool = False
+    tensor_type: List[str] = field(default_factory=list)
+    quantize: Optional[str] = None
     quant_axis: Union[int, str, None] = None
     quant_scheme: Optional[str] = None
     parquet_schema: Optional[str] = None
-    max_shard_size: Optional[str] = None
-    dtype_overrides: List[str] = field(default_factory=list)
+    compression: Optional[str] = None
+    compression_level: Optional[int] = None
+    model_type: Optional[str] = None
+    component: Optional[str] = None
+    key_map: Optional[str] = None
+    mup_to_llama: bool = False
+    no_metadata: bool = False
+    validate: bool = False
     overwrite: bool = False
+    allow_amplification: bool = False
     resume: bool = False
+    chunk_size: Union[str, int, None] = None
     threads: int = 0
+    # Accepted for compatibility: the plural the earlier API used.
+    dtype_overrides: List[str] = field(default_factory=list)
 
-    def _options(self, extra: Dict[str, Any]) -> Dict[str, Any]:
-        o: Dict[str, Any] = {
-            "to": self.output_format,
-            "compression": self.compression,
-            "compression_level": self.compression_level,
-            "dtype": self.dtype or ("f16" if self.use_float16 else None),
-            "quantize": self.quantization,
-            "quant_axis": self.quant_axis,
-            "quant_scheme": self.quant_scheme,
-            "parquet_schema": self.parquet_schema,
-            "max_shard_size": self.max_shard_size,
-            "dtype_overrides": list(self.dtype_overrides),
-            "overwrite": self.overwrite,
-            "resume": self.resume,
-            "threads": self.threads,
-        }
-        o.update(extra)
-        return {k: v for k, v in o.items() if v is not None}
+    def _request(self, extra: Dict[str, Any]) -> Dict[str, Any]:
+        """The request this config asks for: the fields given (not at their defaults), the seeds'
+        names mapped onto the request's, then ``extra`` (keyword arguments of the call)."""
+        defaults = {f.name: f.default for f in fields(self)}
+        req: Dict[str, Any] = {}
+        for name, _flag, _help, _values in REQUEST_FIELDS:
+            value = getattr(self, name)
+            if value != defaults.get(name) and value != []:
+                req[name] = value
+        if self.dtype_overrides:
+            req["dtype_override"] = list(self.dtype_overrides) + req.get("dtype_override", [])
+        if "to" not in req and self.output_format:
+            req["to"] = self.output_format
+        if self.use_float16 and "dtype" not in req:
+            req["dtype"] = "f16"
+        if self.validate_output:
+            req["validate"] = True
+        if self.quantization and "quantize" not in req:
+            req["quantize"] = self.quantization
+        req.update({k: v for k, v in extra.items() if v is not None})
+        return req
 
 
 @dataclass
@@ -143,6 +161,7 @@ class ConversionResult:
     output_size_bytes: int = 0
     warnings: List[str] = field(default_factory=list)
     validation: Optional[Dict[str, Any]] = None
+    inference: Optional[Dict[str, Any]] = None
     report: Dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, Any]:
@@ -175,54 +194,46 @@ def convert(
     src: PathLike,
     dst: PathLike,
     progress: Union[bool, ProgressCallback, None] = None,
+    chunk_delay_ms: int = 0,
     **options: Any,
 ) -> Dict[str, Any]:
     """Converts ``src`` (a file, directory or cached hub id) to ``dst``; returns the
     JSON report as a dict. Raises a ``ModelConvError`` subclass on failure.
 
-    ``options`` are those of the CLI: to, dtype, dtype_overrides, max_shard_size,
-    parquet_schema, compression, compression_level, quantize, quant_axis, quant_scheme,
-    overwrite, resume, threads. ``progress`` is a ``callback(phase, done_bytes,
-    total_bytes)`` or True for a tqdm bar.
+    ``options`` are exactly the CLI's ``convert`` options under their snake_case names
+    (``REQUEST_FIELDS`` lists them; an unknown keyword is an error), with the same values:
+    ``to="parquet"``, ``dtype="f16"``, ``quant="Q4_K_M"``, ``max_shard_size="5GB"``,
+    ``validate=True``, ... ``progress`` is a ``callback(phase, done_bytes, total_bytes)`` or
+    True for a tqdm bar. ``chunk_delay_ms`` slows the engine down (a testing aid).
     """
     cb = _progress_callback(progress)
-    text = _modelconv.convert(os.fspath(src), os.fspath(dst), json.dumps(options), cb)
+    text = _modelconv.convert(os.fspath(src), os.fspath(dst), json.dumps(options), cb, chunk_delay_ms)
     return json.loads(text)
 
 
-def _validate(src: str, report: Dict[str, Any]) -> Dict[str, Any]:
-    """Compares every output tensor with the source, tensor by tensor (bounded memory)."""
-    out = report.get("output")
-    if report.get("output_format") == "parquet" and os.path.isdir(out):
-        out = os.path.join(out, "weights.parquet")
-    a, b = WeightLoader(src), WeightLoader(out)
-    worst_err, worst_cos, exact, compared, missing = 0.0, 1.0, 0, 0, []
-    for name in a.keys():
-        if name not in b:
-            missing.append(name)
-            continue
-        x = a.get_layer(name, dtype=np.float32).astype(np.float64).ravel()
-        y = b.get_layer(name, dtype=np.float32).astype(np.float64).ravel()
-        compared += 1
-        if x.shape != y.shape:
-            missing.append(name)
-            continue
-        finite = np.isfinite(x) & np.isfinite(y)
-        if np.array_equal(x[finite], y[finite]) and np.array_equal(finite, np.isfinite(x)):
-            exact += 1
-            continue
-        err = float(np.max(np.abs(x[finite] - y[finite]))) if finite.any() else math.inf
-        nx, ny = np.linalg.norm(x[finite]), np.linalg.norm(y[finite])
-        cos = float(np.dot(x[finite], y[finite]) / (nx * ny)) if nx > 0 and ny > 0 else 1.0
-        worst_err, worst_cos = max(worst_err, err), min(worst_cos, cos)
-    return {
-        "tensors_compared": compared,
-        "bit_exact": exact,
-        "max_abs_error": worst_err,
-        "min_cosine": worst_cos,
-        "missing": missing,
-        "passed": not missing and worst_cos >= 0.99,
-    }
+#: What the seeds' ``model_type`` asks for: the family, and the sub-model their converters wrote
+#: (CLIP's vision tower with its projection, Whisper's encoder).
+_SEEDS_MODEL_TYPES = {
+    "bert": ("bert", None),
+    "sentence-transformers": ("bert", None),
+    "clip": ("clip", "vision"),
+    "whisper": ("whisper", "encoder"),
+}
+
+
+def _seeds_model_type(src: str, model_type: Optional[str]) -> Dict[str, Any]:
+    """The request options for the seeds' ``model_type`` ("auto" detects the family; a CLIP or
+    Whisper model then gets the seeds' sub-model too)."""
+    if model_type in (None, "auto"):
+        family = _modelconv.detect_family(src)
+        if family in ("clip", "whisper"):
+            return {"component": _SEEDS_MODEL_TYPES[family][1]}
+        return {}
+    key = model_type.lower()
+    if key in _SEEDS_MODEL_TYPES:
+        family, component = _SEEDS_MODEL_TYPES[key]
+        return {"model_type": family, "component": component}
+    return {"model_type": model_type}
 
 
 class ModelConverter:
@@ -254,15 +265,18 @@ class ModelConverter:
         progress: Union[bool, ProgressCallback, None] = None,
         **options: Any,
     ) -> ConversionResult:
-        """Like ``convert`` but raises a ``ModelConvError`` subclass on failure."""
+        """Like ``convert`` but raises a ``ModelConvError`` subclass on failure.
+
+        ``model_type`` is the seeds': "auto" (detect), "bert" / "sentence-transformers" (pooling
+        kept), "clip" (the vision tower and its projection), "whisper" (the encoder, with the seeds'
+        key map in their Parquet layout), or any family ``--model-type`` accepts."""
         src = os.fspath(model_name_or_path)
-        report = convert(src, output_dir, progress=progress, **self.config._options(options))
+        seeds = _seeds_model_type(src, model_type)
+        if self.config.model_type is not None or self.config.component is not None:
+            seeds = {}
+        request = self.config._request({**seeds, **options})
+        report = convert(src, output_dir, progress=progress, **request)
         warnings = list(report.get("warnings", []))
-        if model_type not in ("auto", None):
-            warnings.append(
-                f"model_type={model_type!r}: model-family handling (e.g. extracting the CLIP vision "
-                "tower) is not implemented yet; the whole model was converted"
-            )
         files = report.get("files", [])
         result = ConversionResult(
             success=bool(report.get("success")),
@@ -277,13 +291,10 @@ class ModelConverter:
             source_size_bytes=int(report.get("source_size_bytes", 0)),
             output_size_bytes=int(report.get("output_size_bytes", 0)),
             warnings=warnings,
+            validation=report.get("validation"),
+            inference=report.get("inference"),
             report=report,
         )
-        if self.config.validate_output:
-            result.validation = _validate(src, report)
-            if not result.validation["passed"]:
-                result.success = False
-                result.error_message = f"validation failed: {result.validation}"
         return result
 
 

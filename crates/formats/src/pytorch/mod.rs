@@ -78,6 +78,25 @@ impl TorchKind {
     }
 }
 
+/// File extensions of PyTorch checkpoints (`torch.save`, legacy, tar).
+pub const EXTENSIONS: &[&str] = &["pt", "pth", "bin", "ckpt", "pkl", "pickle", "tar"];
+
+/// True if a file with first bytes `head` at `path` is read as a PyTorch
+/// checkpoint: a zip or a pickle, or named like one.
+pub fn sniff_file(head: &[u8], path: &Path) -> bool {
+    let named = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| EXTENSIONS.contains(&e));
+    head.starts_with(b"PK\x03\x04") || head.first() == Some(&0x80) || named
+}
+
+/// Every global the pickles of a model referenced, `module.name` →
+/// allowed (forbidden ones appear only when read permissively, to inspect):
+/// the PyTorch reader's native state on the [`modelconv_core::Model`].
+#[derive(Debug, Clone, Default)]
+pub struct PickleGlobals(pub BTreeMap<String, bool>);
+
 /// A read torch file.
 #[derive(Debug)]
 pub struct TorchFile {
