@@ -100,7 +100,7 @@ fn options(request_json: &str, dst: &str, chunk_delay_ms: u64) -> PyResult<Conve
     let req: modelconv::ConvertRequest =
         serde_json::from_str(request_json).map_err(|e| opt_err(format!("options: {e}")))?;
     let mut opts = req.resolve(Path::new(dst)).map_err(to_py)?;
-    opts.engine.chunk_delay_ms = chunk_delay_ms;
+    opts.engine.hooks.chunk_delay_ms = chunk_delay_ms;
     opts.inference = Some(Arc::new(modelconv_infer::check::Checker));
     Ok(opts)
 }

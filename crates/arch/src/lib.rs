@@ -6,7 +6,7 @@
 //! creates, the sub-models that can be extracted, and the seeds'
 //! metadata summary. On top of that:
 //!
-//! - [`detect`]: which family a model is, and why;
+//! - [`mod@detect`]: which family a model is, and why;
 //! - [`family`]: the [`Family`] enum that dispatches to the family modules;
 //! - [`fake`]: complete checkpoints with generated values, from a config alone;
 //! - [`mup`]: folding MiniCPM-style muP scales into plain LLaMA weights;

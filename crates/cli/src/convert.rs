@@ -20,11 +20,11 @@ const FAULT_ENV: &str = "MODELCONV_TEST_FAIL_AT";
 /// environment (debug builds), and the forward-pass check for `--validate`.
 fn options(args: &ConvertArgs) -> modelconv::Result<ConvertOptions> {
     let mut opts = args.request.resolve(&args.dst)?;
-    opts.engine.chunk_delay_ms = std::env::var(DELAY_ENV)
+    opts.engine.hooks.chunk_delay_ms = std::env::var(DELAY_ENV)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    opts.engine.fault = match std::env::var(FAULT_ENV) {
+    opts.engine.hooks.fault = match std::env::var(FAULT_ENV) {
         Ok(spec) if cfg!(debug_assertions) => Some(modelconv::Fault::parse(&spec)?),
         _ => None,
     };

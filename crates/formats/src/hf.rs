@@ -34,16 +34,13 @@ pub const SINGLE_FILE: &str = "model.safetensors";
 /// Name of the shard index in an HF directory.
 pub const INDEX_FILE: &str = "model.safetensors.index.json";
 
-/// File names (or suffixes) that hold weights in some format. They are never
-/// carried over as auxiliary files.
+/// File names (or suffixes) that hold weights in some format besides
+/// PyTorch's ([`crate::pytorch::EXTENSIONS`]). They are never carried over
+/// as auxiliary files.
 const WEIGHT_SUFFIXES: &[&str] = &[
     ".safetensors",
     ".safetensors.index.json",
-    ".bin",
     ".bin.index.json",
-    ".pt",
-    ".pth",
-    ".ckpt",
     ".h5",
     ".msgpack",
     ".msgpack.index.json",
@@ -158,7 +155,10 @@ fn list_weight_like(dir: &Path) -> Result<Vec<String>> {
 
 /// True if `name` looks like a weight file of any format (never carried over).
 pub fn is_weight_file(name: &str) -> bool {
-    WEIGHT_SUFFIXES.iter().any(|s| name.ends_with(s)) || name.contains(".modelconv-")
+    let torch = name
+        .rsplit_once('.')
+        .is_some_and(|(_, ext)| crate::pytorch::EXTENSIONS.contains(&ext));
+    torch || WEIGHT_SUFFIXES.iter().any(|s| name.ends_with(s)) || name.contains(".modelconv-")
 }
 
 fn read_sharded(

@@ -61,9 +61,9 @@ struct Header {
     metadata: BTreeMap<String, String>,
 }
 
-/// Reads and validates a safetensors file: [`read_prefix`] (the length),
-/// [`parse_header`] (the JSON, entry by entry), [`validate_layout`] (the
-/// byte ranges tile the data section) and [`build`] (tensor sources).
+/// Reads and validates a safetensors file: `read_prefix` (the length),
+/// `parse_header` (the JSON, entry by entry), `validate_layout` (the byte
+/// ranges tile the data section) and `build` (tensor sources).
 pub fn read_file(path: &Path) -> Result<SafetensorsFile> {
     let file = MmapFile::open(path)?;
     let size = file.len() as u64;

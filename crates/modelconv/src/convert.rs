@@ -430,8 +430,8 @@ pub fn convert(
 }
 
 /// Converts an opened model (`src` is how the report names it):
-/// [`prepare`] (family layer, dtypes, int8, checks), the format's writer
-/// plans the output, [`write`] runs the engine, [`report`] says what
+/// `prepare` (family layer, dtypes, int8, checks), the format's writer
+/// plans the output, `write` runs the engine, `report` says what
 /// happened, then `--validate` compares the output with the source.
 pub fn convert_model(
     mut model: Model,

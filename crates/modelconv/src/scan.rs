@@ -25,6 +25,7 @@
 use std::path::{Path, PathBuf};
 
 use modelconv_core::error::{Error, Result};
+use modelconv_core::FormatId;
 use modelconv_formats::pytorch::host::GlobalStatus;
 use modelconv_formats::pytorch::scan as pickle_scan;
 use serde::Serialize;
@@ -148,7 +149,10 @@ fn read_head(path: &Path, n: usize) -> Result<Vec<u8>> {
     modelconv_core::fsx::read_head(path, n)
 }
 
-/// Scans one file.
+/// Scans one file: weight files are classified by the format registry's
+/// sniffers (content, not name) and checked by their format's rules;
+/// pickles under other names, shard indexes, configs and Python sources
+/// by the rules of `scan`.
 pub fn scan_file(path: &Path) -> Result<FileScan> {
     let head = read_head(path, 512)?;
     let name = path
@@ -156,54 +160,52 @@ pub fn scan_file(path: &Path) -> Result<FileScan> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut findings = Vec::new();
-    let kind: String;
-    if head.starts_with(b"GGUF") {
-        kind = "gguf".into();
-        scan_gguf(path, &mut findings);
-    } else if head.starts_with(b"PAR1") {
-        kind = "parquet".into();
-        if let Err(e) = modelconv_parquet::reader::read_file(path) {
-            findings.push(finding(Severity::High, "malformed", e.to_string()));
+    let format = crate::registry::FORMATS
+        .iter()
+        .find(|f| f.reader.is_some() && (f.sniff)(&head, path))
+        .map(|f| f.id);
+    let kind: String = match format {
+        Some(FormatId::Gguf) => {
+            scan_gguf(path, &mut findings);
+            "gguf".into()
         }
-    } else if head.starts_with(b"\x93NUMPY") {
-        kind = "npy".into();
-        scan_npy(path, &head, &mut findings)?;
-    } else if modelconv_formats::safetensors::sniff(&head) {
-        kind = "safetensors".into();
-        if let Err(e) = modelconv_formats::safetensors::read_file(path) {
-            findings.push(finding(Severity::High, "malformed", e.to_string()));
+        Some(FormatId::Parquet) => {
+            if let Err(e) = modelconv_parquet::reader::read_file(path) {
+                findings.push(finding(Severity::High, "malformed", e.to_string()));
+            }
+            "parquet".into()
         }
-    } else if head.starts_with(b"PK\x03\x04")
-        || head.starts_with(b"PK\x05\x06")
-        || head.first() == Some(&0x80)
-        || name.to_ascii_lowercase().ends_with(".pkl")
-        || is_torch_name(&name)
-    {
-        let s = pickle_scan::scan_file(path)?;
-        kind = match s.container {
-            "zip" if name.to_ascii_lowercase().ends_with(".npz") => "npz",
-            "zip" => "pytorch-zip",
-            "torchscript" => "torchscript",
-            _ => "pickle",
+        Some(FormatId::Numpy) if head.starts_with(b"\x93NUMPY") => {
+            scan_npy(path, &head, &mut findings)?;
+            "npy".into()
         }
-        .into();
-        pickle_findings(&s, &mut findings);
-    } else if name.ends_with(".index.json") {
-        kind = "shard-index".into();
-        scan_index(path, &mut findings)?;
-    } else if name == "config.json" {
-        kind = "config".into();
-        scan_config(path, &mut findings)?;
-    } else if name.ends_with(".py") {
-        kind = "python".into();
-        findings.push(finding(
-            Severity::Medium,
-            "python-code",
-            "Python source next to the weights: transformers imports it with trust_remote_code=True",
-        ));
-    } else {
-        kind = "other".into();
-    }
+        Some(FormatId::Safetensors) => {
+            if let Err(e) = modelconv_formats::safetensors::read_file(path) {
+                findings.push(finding(Severity::High, "malformed", e.to_string()));
+            }
+            "safetensors".into()
+        }
+        // Zips (torch, npz) and pickles, and pickles under other names.
+        Some(FormatId::Numpy | FormatId::PyTorch) => pickle_kind(path, &name, &mut findings)?,
+        _ if is_pickle_name(&name) => pickle_kind(path, &name, &mut findings)?,
+        _ if name.ends_with(".index.json") => {
+            scan_index(path, &mut findings)?;
+            "shard-index".into()
+        }
+        _ if name == "config.json" => {
+            scan_config(path, &mut findings)?;
+            "config".into()
+        }
+        _ if name.ends_with(".py") => {
+            findings.push(finding(
+                Severity::Medium,
+                "python-code",
+                "Python source next to the weights: transformers imports it with trust_remote_code=True",
+            ));
+            "python".into()
+        }
+        _ => "other".into(),
+    };
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     Ok(FileScan {
         path: path.to_path_buf(),
@@ -212,13 +214,26 @@ pub fn scan_file(path: &Path) -> Result<FileScan> {
     })
 }
 
-fn is_torch_name(name: &str) -> bool {
+/// Scans a zip or pickle file's pickles; its kind.
+fn pickle_kind(path: &Path, name: &str, findings: &mut Vec<Finding>) -> Result<String> {
+    let s = pickle_scan::scan_file(path)?;
+    pickle_findings(&s, findings);
+    Ok(match s.container {
+        "zip" if name.to_ascii_lowercase().ends_with(".npz") => "npz",
+        "zip" => "pytorch-zip",
+        "torchscript" => "torchscript",
+        _ => "pickle",
+    }
+    .into())
+}
+
+/// Names under which Python tools unpickle files besides PyTorch's own
+/// extensions (`joblib.load`, `pickle.load` of `.pkl`/`.dat`/`.data`).
+fn is_pickle_name(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    [
-        ".bin", ".pt", ".pth", ".ckpt", ".pickle", ".joblib", ".dat", ".data",
-    ]
-    .iter()
-    .any(|e| n.ends_with(e))
+    [".pkl", ".pickle", ".joblib", ".dat", ".data"]
+        .iter()
+        .any(|e| n.ends_with(e))
 }
 
 fn pickle_findings(s: &pickle_scan::PickleScan, out: &mut Vec<Finding>) {

@@ -1,5 +1,5 @@
 //! `convert --validate`: the output compared with the source right after
-//! writing — every tensor ([`crate::verify`]: bit-exact when nothing was
+//! writing — every tensor ([`crate::verify()`]: bit-exact when nothing was
 //! cast, quantized or folded, else cosine ≥ 0.99), then both models through
 //! the family's forward pass when an [`crate::check::InferenceCheck`] is
 //! given (the CLI and the Python bindings give `modelconv-infer`'s).

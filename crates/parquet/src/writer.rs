@@ -1,6 +1,6 @@
 //! Writing weights to Parquet, streamed: rows are built from bounded chunks
 //! of each tensor and written a row group at a time. In the chunked schema
-//! the typed data columns are encoded by [`crate::encode`] and the small
+//! the typed data columns are encoded by `crate::encode` and the small
 //! columns by arrow-rs's column writers; V1/V2 go through arrow-rs's
 //! `ArrowWriter`. Memory stays around two row groups, except in V1/V2 where
 //! a row holds a whole tensor (as the seeds' format requires).
