@@ -28,45 +28,6 @@ pub struct GgmlType {
 
 const QK_K: u64 = 256;
 
-/// Every type: `(id, name, block size, bytes per block)`.
-pub const TYPES: &[(u32, &str, u64, u64)] = &[
-    (0, "F32", 1, 4),
-    (1, "F16", 1, 2),
-    (2, "Q4_0", 32, 2 + 16),
-    (3, "Q4_1", 32, 2 + 2 + 16),
-    (6, "Q5_0", 32, 2 + 4 + 16),
-    (7, "Q5_1", 32, 2 + 2 + 4 + 16),
-    (8, "Q8_0", 32, 2 + 32),
-    (9, "Q8_1", 32, 2 + 2 + 32),
-    (10, "Q2_K", QK_K, 2 + 2 + QK_K / 16 + QK_K / 4),
-    (11, "Q3_K", QK_K, 2 + QK_K / 4 + QK_K / 8 + 12),
-    (12, "Q4_K", QK_K, 2 + 2 + QK_K / 2 + 12),
-    (13, "Q5_K", QK_K, 2 + 2 + QK_K / 2 + QK_K / 8 + 12),
-    (14, "Q6_K", QK_K, 2 + QK_K / 2 + QK_K / 4 + QK_K / 16),
-    (15, "Q8_K", QK_K, 4 + QK_K + QK_K / 8),
-    (16, "IQ2_XXS", QK_K, 2 + QK_K / 4),
-    (17, "IQ2_XS", QK_K, 2 + QK_K / 4 + QK_K / 32),
-    (18, "IQ3_XXS", QK_K, 2 + QK_K / 4 + QK_K / 8),
-    (19, "IQ1_S", QK_K, 2 + QK_K / 8 + QK_K / 16),
-    (20, "IQ4_NL", 32, 2 + 16),
-    (21, "IQ3_S", QK_K, 2 + QK_K / 4 + QK_K / 8 + QK_K / 32 + 4),
-    (22, "IQ2_S", QK_K, 2 + QK_K / 4 + QK_K / 16),
-    (23, "IQ4_XS", QK_K, 2 + 2 + QK_K / 2 + QK_K / 64),
-    (24, "I8", 1, 1),
-    (25, "I16", 1, 2),
-    (26, "I32", 1, 4),
-    (27, "I64", 1, 8),
-    (28, "F64", 1, 8),
-    (29, "IQ1_M", QK_K, QK_K / 8 + QK_K / 16 + QK_K / 32),
-    (30, "BF16", 1, 2),
-    (34, "TQ1_0", QK_K, 2 + 4 * 13),
-    (35, "TQ2_0", QK_K, 2 + 64),
-    (39, "MXFP4", 32, 1 + 16),
-    (40, "NVFP4", 64, 4 + 32),
-    (41, "Q1_0", 128, 2 + 16),
-    (42, "Q2_0", 64, 2 + 16),
-];
-
 macro_rules! consts {
     ($($name:ident = $id:expr, $bs:expr, $ts:expr;)*) => {
         impl GgmlType {
@@ -88,45 +49,45 @@ macro_rules! consts {
 consts! {
     F32 = 0, 1, 4;
     F16 = 1, 1, 2;
-    Q4_0 = 2, 32, 18;
-    Q4_1 = 3, 32, 20;
-    Q5_0 = 6, 32, 22;
-    Q5_1 = 7, 32, 24;
-    Q8_0 = 8, 32, 34;
-    Q8_1 = 9, 32, 36;
-    Q2_K = 10, QK_K, 84;
-    Q3_K = 11, QK_K, 110;
-    Q4_K = 12, QK_K, 144;
-    Q5_K = 13, QK_K, 176;
-    Q6_K = 14, QK_K, 210;
-    Q8_K = 15, QK_K, 292;
-    IQ2_XXS = 16, QK_K, 66;
-    IQ2_XS = 17, QK_K, 74;
-    IQ3_XXS = 18, QK_K, 98;
-    IQ1_S = 19, QK_K, 50;
-    IQ4_NL = 20, 32, 18;
-    IQ3_S = 21, QK_K, 110;
-    IQ2_S = 22, QK_K, 82;
-    IQ4_XS = 23, QK_K, 136;
+    Q4_0 = 2, 32, 2 + 16;
+    Q4_1 = 3, 32, 2 + 2 + 16;
+    Q5_0 = 6, 32, 2 + 4 + 16;
+    Q5_1 = 7, 32, 2 + 2 + 4 + 16;
+    Q8_0 = 8, 32, 2 + 32;
+    Q8_1 = 9, 32, 2 + 2 + 32;
+    Q2_K = 10, QK_K, 2 + 2 + QK_K / 16 + QK_K / 4;
+    Q3_K = 11, QK_K, 2 + QK_K / 4 + QK_K / 8 + 12;
+    Q4_K = 12, QK_K, 2 + 2 + QK_K / 2 + 12;
+    Q5_K = 13, QK_K, 2 + 2 + QK_K / 2 + QK_K / 8 + 12;
+    Q6_K = 14, QK_K, 2 + QK_K / 2 + QK_K / 4 + QK_K / 16;
+    Q8_K = 15, QK_K, 4 + QK_K + QK_K / 8;
+    IQ2_XXS = 16, QK_K, 2 + QK_K / 4;
+    IQ2_XS = 17, QK_K, 2 + QK_K / 4 + QK_K / 32;
+    IQ3_XXS = 18, QK_K, 2 + QK_K / 4 + QK_K / 8;
+    IQ1_S = 19, QK_K, 2 + QK_K / 8 + QK_K / 16;
+    IQ4_NL = 20, 32, 2 + 16;
+    IQ3_S = 21, QK_K, 2 + QK_K / 4 + QK_K / 8 + QK_K / 32 + 4;
+    IQ2_S = 22, QK_K, 2 + QK_K / 4 + QK_K / 16;
+    IQ4_XS = 23, QK_K, 2 + 2 + QK_K / 2 + QK_K / 64;
     I8 = 24, 1, 1;
     I16 = 25, 1, 2;
     I32 = 26, 1, 4;
     I64 = 27, 1, 8;
     F64 = 28, 1, 8;
-    IQ1_M = 29, QK_K, 56;
+    IQ1_M = 29, QK_K, QK_K / 8 + QK_K / 16 + QK_K / 32;
     BF16 = 30, 1, 2;
-    TQ1_0 = 34, QK_K, 54;
-    TQ2_0 = 35, QK_K, 66;
-    MXFP4 = 39, 32, 17;
-    NVFP4 = 40, 64, 36;
-    Q1_0 = 41, 128, 18;
-    Q2_0 = 42, 64, 18;
+    TQ1_0 = 34, QK_K, 2 + 4 * 13;
+    TQ2_0 = 35, QK_K, 2 + 64;
+    MXFP4 = 39, 32, 1 + 16;
+    NVFP4 = 40, 64, 4 + 32;
+    Q1_0 = 41, 128, 2 + 16;
+    Q2_0 = 42, 64, 2 + 16;
 }
 
 impl GgmlType {
     /// Every type, by id.
     pub fn all() -> impl Iterator<Item = GgmlType> {
-        TYPES.iter().filter_map(|t| GgmlType::from_id(t.0))
+        GgmlType::ALL.iter().copied()
     }
 
     /// True for block-quantized types (block size > 1).
@@ -136,23 +97,12 @@ impl GgmlType {
 
     /// The type with this id, if ggml defines it.
     pub fn from_id(id: u32) -> Option<GgmlType> {
-        TYPES
-            .iter()
-            .find(|t| t.0 == id)
-            .map(|&(id, name, block_size, type_size)| GgmlType {
-                id,
-                name,
-                block_size,
-                type_size,
-            })
+        GgmlType::all().find(|t| t.id == id)
     }
 
     /// The type with this name (case-insensitive).
     pub fn from_name(name: &str) -> Option<GgmlType> {
-        TYPES
-            .iter()
-            .find(|t| t.1.eq_ignore_ascii_case(name))
-            .and_then(|t| GgmlType::from_id(t.0))
+        GgmlType::all().find(|t| t.name.eq_ignore_ascii_case(name))
     }
 
     /// `F32`.
@@ -213,9 +163,57 @@ impl fmt::Display for GgmlType {
 mod tests {
     use super::*;
 
+    /// Bytes per block as ggml's `type_traits` table has them (`ggml.c`),
+    /// against the layouts the constants state.
+    const GGML_TYPE_SIZES: &[(&str, u64)] = &[
+        ("F32", 4),
+        ("F16", 2),
+        ("Q4_0", 18),
+        ("Q4_1", 20),
+        ("Q5_0", 22),
+        ("Q5_1", 24),
+        ("Q8_0", 34),
+        ("Q8_1", 36),
+        ("Q2_K", 84),
+        ("Q3_K", 110),
+        ("Q4_K", 144),
+        ("Q5_K", 176),
+        ("Q6_K", 210),
+        ("Q8_K", 292),
+        ("IQ2_XXS", 66),
+        ("IQ2_XS", 74),
+        ("IQ3_XXS", 98),
+        ("IQ1_S", 50),
+        ("IQ4_NL", 18),
+        ("IQ3_S", 110),
+        ("IQ2_S", 82),
+        ("IQ4_XS", 136),
+        ("I8", 1),
+        ("I16", 2),
+        ("I32", 4),
+        ("I64", 8),
+        ("F64", 8),
+        ("IQ1_M", 56),
+        ("BF16", 2),
+        ("TQ1_0", 54),
+        ("TQ2_0", 66),
+        ("MXFP4", 17),
+        ("NVFP4", 36),
+        ("Q1_0", 18),
+        ("Q2_0", 18),
+    ];
+
     #[test]
-    fn table_and_constants_agree() {
-        assert_eq!(GgmlType::all().collect::<Vec<_>>(), GgmlType::ALL);
+    fn sizes_are_ggml_s() {
+        for (name, size) in GGML_TYPE_SIZES {
+            let t = GgmlType::from_name(name);
+            assert_eq!(t.map(|t| t.type_size), Some(*size), "{name}");
+        }
+        assert_eq!(GGML_TYPE_SIZES.len(), GgmlType::ALL.len());
+    }
+
+    #[test]
+    fn lookups() {
         for t in GgmlType::all() {
             assert_eq!(GgmlType::from_name(&t.name.to_lowercase()), Some(t));
         }

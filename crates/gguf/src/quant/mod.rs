@@ -118,24 +118,29 @@ type QFn = fn(&[f32], &mut [u8]);
 type DFn = fn(&[u8], &mut [f32]);
 
 /// Adapts a fixed-size block kernel to slices (lengths are checked by the caller).
+/// A block kernel as a slice function (the slices hold whole blocks).
+/// `qk!(f, T)` adapts `f(&[f32; B], &mut [u8])` for the block of `T`: the
+/// array length is `T.block_size`, so a kernel written for another block
+/// size does not compile.
 macro_rules! qk {
-    ($f:path, $n:expr) => {{
+    ($f:path, $t:expr) => {{
         fn k(x: &[f32], out: &mut [u8]) {
-            if let Ok(b) = <&[f32; $n]>::try_from(x) {
+            if let Ok(b) = <&[f32; $t.block_size as usize]>::try_from(x) {
                 $f(b, out)
             }
         }
-        k as QFn
+        Some(k as QFn)
     }};
 }
+/// The dequantizing counterpart of [`qk!`].
 macro_rules! dk {
-    ($f:path, $n:expr) => {{
+    ($f:path, $t:expr) => {{
         fn k(b: &[u8], y: &mut [f32]) {
-            if let Ok(y) = <&mut [f32; $n]>::try_from(y) {
+            if let Ok(y) = <&mut [f32; $t.block_size as usize]>::try_from(y) {
                 $f(b, y)
             }
         }
-        k as DFn
+        Some(k as DFn)
     }};
 }
 
@@ -170,70 +175,180 @@ fn d_bf16(b: &[u8], y: &mut [f32]) {
     }
 }
 
-fn quantizer(t: GgmlType) -> Option<QFn> {
+/// The kernels of one ggml type: its block quantizer and dequantizer. Block
+/// and byte sizes are the type's own ([`GgmlType`] states them once).
+struct Kernels {
+    ty: GgmlType,
+    quantize: Option<QFn>,
+    dequantize: Option<DFn>,
+}
+
+/// Every type with a kernel (the others are read as raw blocks).
+static KERNELS: &[Kernels] = {
+    use iq::*;
     use kquants::*;
     use legacy::*;
     use other::*;
-    Some(match t.name {
-        "F32" => q_f32 as QFn,
-        "F16" => q_f16 as QFn,
-        "BF16" => q_bf16 as QFn,
-        "Q4_0" => qk!(quantize_q4_0, 32),
-        "Q4_1" => qk!(quantize_q4_1, 32),
-        "Q5_0" => qk!(quantize_q5_0, 32),
-        "Q5_1" => qk!(quantize_q5_1, 32),
-        "Q8_0" => qk!(quantize_q8_0, 32),
-        "Q2_K" => qk!(quantize_q2_k, 256),
-        "Q3_K" => qk!(quantize_q3_k, 256),
-        "Q4_K" => qk!(quantize_q4_k, 256),
-        "Q5_K" => qk!(quantize_q5_k, 256),
-        "Q6_K" => qk!(quantize_q6_k, 256),
-        "Q8_K" => qk!(quantize_q8_k, 256),
-        "TQ1_0" => qk!(quantize_tq1_0, 256),
-        "TQ2_0" => qk!(quantize_tq2_0, 256),
-        "MXFP4" => qk!(quantize_mxfp4, 32),
-        "Q1_0" => qk!(quantize_q1_0, 128),
-        "Q2_0" => qk!(quantize_q2_0, 64),
-        _ => return None,
-    })
+    type T = GgmlType;
+    &[
+        Kernels {
+            ty: T::F32,
+            quantize: Some(q_f32),
+            dequantize: Some(d_f32),
+        },
+        Kernels {
+            ty: T::F16,
+            quantize: Some(q_f16),
+            dequantize: Some(d_f16),
+        },
+        Kernels {
+            ty: T::BF16,
+            quantize: Some(q_bf16),
+            dequantize: Some(d_bf16),
+        },
+        Kernels {
+            ty: T::Q4_0,
+            quantize: qk!(quantize_q4_0, T::Q4_0),
+            dequantize: dk!(dequantize_q4_0, T::Q4_0),
+        },
+        Kernels {
+            ty: T::Q4_1,
+            quantize: qk!(quantize_q4_1, T::Q4_1),
+            dequantize: dk!(dequantize_q4_1, T::Q4_1),
+        },
+        Kernels {
+            ty: T::Q5_0,
+            quantize: qk!(quantize_q5_0, T::Q5_0),
+            dequantize: dk!(dequantize_q5_0, T::Q5_0),
+        },
+        Kernels {
+            ty: T::Q5_1,
+            quantize: qk!(quantize_q5_1, T::Q5_1),
+            dequantize: dk!(dequantize_q5_1, T::Q5_1),
+        },
+        Kernels {
+            ty: T::Q8_0,
+            quantize: qk!(quantize_q8_0, T::Q8_0),
+            dequantize: dk!(dequantize_q8_0, T::Q8_0),
+        },
+        Kernels {
+            ty: T::Q2_K,
+            quantize: qk!(quantize_q2_k, T::Q2_K),
+            dequantize: dk!(dequantize_q2_k, T::Q2_K),
+        },
+        Kernels {
+            ty: T::Q3_K,
+            quantize: qk!(quantize_q3_k, T::Q3_K),
+            dequantize: dk!(dequantize_q3_k, T::Q3_K),
+        },
+        Kernels {
+            ty: T::Q4_K,
+            quantize: qk!(quantize_q4_k, T::Q4_K),
+            dequantize: dk!(dequantize_q4_k, T::Q4_K),
+        },
+        Kernels {
+            ty: T::Q5_K,
+            quantize: qk!(quantize_q5_k, T::Q5_K),
+            dequantize: dk!(dequantize_q5_k, T::Q5_K),
+        },
+        Kernels {
+            ty: T::Q6_K,
+            quantize: qk!(quantize_q6_k, T::Q6_K),
+            dequantize: dk!(dequantize_q6_k, T::Q6_K),
+        },
+        Kernels {
+            ty: T::Q8_K,
+            quantize: qk!(quantize_q8_k, T::Q8_K),
+            dequantize: dk!(dequantize_q8_k, T::Q8_K),
+        },
+        Kernels {
+            ty: T::TQ1_0,
+            quantize: qk!(quantize_tq1_0, T::TQ1_0),
+            dequantize: dk!(dequantize_tq1_0, T::TQ1_0),
+        },
+        Kernels {
+            ty: T::TQ2_0,
+            quantize: qk!(quantize_tq2_0, T::TQ2_0),
+            dequantize: dk!(dequantize_tq2_0, T::TQ2_0),
+        },
+        Kernels {
+            ty: T::MXFP4,
+            quantize: qk!(quantize_mxfp4, T::MXFP4),
+            dequantize: dk!(dequantize_mxfp4, T::MXFP4),
+        },
+        Kernels {
+            ty: T::Q1_0,
+            quantize: qk!(quantize_q1_0, T::Q1_0),
+            dequantize: dk!(dequantize_q1_0, T::Q1_0),
+        },
+        Kernels {
+            ty: T::Q2_0,
+            quantize: qk!(quantize_q2_0, T::Q2_0),
+            dequantize: dk!(dequantize_q2_0, T::Q2_0),
+        },
+        Kernels {
+            ty: T::NVFP4,
+            quantize: None,
+            dequantize: dk!(dequantize_nvfp4, T::NVFP4),
+        },
+        Kernels {
+            ty: T::IQ4_NL,
+            quantize: None,
+            dequantize: dk!(dequantize_iq4_nl, T::IQ4_NL),
+        },
+        Kernels {
+            ty: T::IQ4_XS,
+            quantize: None,
+            dequantize: dk!(dequantize_iq4_xs, T::IQ4_XS),
+        },
+        Kernels {
+            ty: T::IQ2_XXS,
+            quantize: None,
+            dequantize: dk!(dequantize_iq2_xxs, T::IQ2_XXS),
+        },
+        Kernels {
+            ty: T::IQ2_XS,
+            quantize: None,
+            dequantize: dk!(dequantize_iq2_xs, T::IQ2_XS),
+        },
+        Kernels {
+            ty: T::IQ2_S,
+            quantize: None,
+            dequantize: dk!(dequantize_iq2_s, T::IQ2_S),
+        },
+        Kernels {
+            ty: T::IQ3_XXS,
+            quantize: None,
+            dequantize: dk!(dequantize_iq3_xxs, T::IQ3_XXS),
+        },
+        Kernels {
+            ty: T::IQ3_S,
+            quantize: None,
+            dequantize: dk!(dequantize_iq3_s, T::IQ3_S),
+        },
+        Kernels {
+            ty: T::IQ1_S,
+            quantize: None,
+            dequantize: dk!(dequantize_iq1_s, T::IQ1_S),
+        },
+        Kernels {
+            ty: T::IQ1_M,
+            quantize: None,
+            dequantize: dk!(dequantize_iq1_m, T::IQ1_M),
+        },
+    ]
+};
+
+fn kernels(t: GgmlType) -> Option<&'static Kernels> {
+    KERNELS.iter().find(|k| k.ty == t)
+}
+
+fn quantizer(t: GgmlType) -> Option<QFn> {
+    kernels(t)?.quantize
 }
 
 fn dequantizer(t: GgmlType) -> Option<DFn> {
-    use kquants::*;
-    use legacy::*;
-    use other::*;
-    Some(match t.name {
-        "F32" => d_f32 as DFn,
-        "F16" => d_f16 as DFn,
-        "BF16" => d_bf16 as DFn,
-        "Q4_0" => dk!(dequantize_q4_0, 32),
-        "Q4_1" => dk!(dequantize_q4_1, 32),
-        "Q5_0" => dk!(dequantize_q5_0, 32),
-        "Q5_1" => dk!(dequantize_q5_1, 32),
-        "Q8_0" => dk!(dequantize_q8_0, 32),
-        "Q2_K" => dk!(dequantize_q2_k, 256),
-        "Q3_K" => dk!(dequantize_q3_k, 256),
-        "Q4_K" => dk!(dequantize_q4_k, 256),
-        "Q5_K" => dk!(dequantize_q5_k, 256),
-        "Q6_K" => dk!(dequantize_q6_k, 256),
-        "Q8_K" => dk!(dequantize_q8_k, 256),
-        "TQ1_0" => dk!(dequantize_tq1_0, 256),
-        "TQ2_0" => dk!(dequantize_tq2_0, 256),
-        "MXFP4" => dk!(dequantize_mxfp4, 32),
-        "Q1_0" => dk!(dequantize_q1_0, 128),
-        "Q2_0" => dk!(dequantize_q2_0, 64),
-        "NVFP4" => dk!(dequantize_nvfp4, 64),
-        "IQ4_NL" => dk!(dequantize_iq4_nl, 32),
-        "IQ4_XS" => dk!(dequantize_iq4_xs, 256),
-        "IQ2_XXS" => dk!(iq::dequantize_iq2_xxs, 256),
-        "IQ2_XS" => dk!(iq::dequantize_iq2_xs, 256),
-        "IQ2_S" => dk!(iq::dequantize_iq2_s, 256),
-        "IQ3_XXS" => dk!(iq::dequantize_iq3_xxs, 256),
-        "IQ3_S" => dk!(iq::dequantize_iq3_s, 256),
-        "IQ1_S" => dk!(iq::dequantize_iq1_s, 256),
-        "IQ1_M" => dk!(iq::dequantize_iq1_m, 256),
-        _ => return None,
-    })
+    kernels(t)?.dequantize
 }
 
 /// True if there is a kernel that encodes f32 values as `t`.
