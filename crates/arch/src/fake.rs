@@ -17,6 +17,7 @@ use modelconv_core::{DType, Error, Result, TensorSource};
 
 /// How values are drawn.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum Init {
     /// All zeros.
     Zeros,

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 /// modelconv: a fast, safe, streaming converter for machine-learning model weights.
 #[derive(Debug, Parser)]
 #[command(name = "modelconv", version, about, long_about = None)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// The subcommand.
     #[command(subcommand)]
     pub command: Command,
@@ -15,7 +15,7 @@ pub struct Cli {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Convert a model (directory, file or cached hub id) to another format or dtype.
     Convert(Box<ConvertArgs>),
     /// Show what a model holds: format, architecture, tensors, dtypes, sizes.
@@ -35,7 +35,7 @@ pub enum Command {
 
 /// `modelconv scan`.
 #[derive(Debug, Args)]
-pub struct ScanArgs {
+pub(crate) struct ScanArgs {
     /// Files or directories to scan.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
@@ -49,7 +49,7 @@ pub struct ScanArgs {
 
 /// `modelconv check-inference`.
 #[derive(Debug, Args)]
-pub struct CheckArgs {
+pub(crate) struct CheckArgs {
     /// The original model (path or cached hub id).
     pub source: String,
     /// The converted model.
@@ -82,7 +82,7 @@ pub struct CheckArgs {
 
 /// `modelconv fake`.
 #[derive(Debug, Args)]
-pub struct FakeArgs {
+pub(crate) struct FakeArgs {
     /// A config.json (or a directory holding one) of a known family, or an existing model whose
     /// tensor list is mirrored with new values.
     pub source: String,
@@ -125,7 +125,7 @@ pub struct FakeArgs {
 
 /// `modelconv verify`.
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     /// The original model (path or cached hub id).
     pub source: String,
     /// The converted model.
@@ -156,7 +156,7 @@ pub struct VerifyArgs {
 /// `modelconv convert`: the source, the destination, the conversion
 /// request (shared with the Python bindings) and how to print the report.
 #[derive(Debug, Args)]
-pub struct ConvertArgs {
+pub(crate) struct ConvertArgs {
     /// Source: a model directory, a weight file, or a hub id (org/name[@rev]) in the local HF cache.
     #[arg(value_name = "SRC")]
     pub src: String,
@@ -176,7 +176,7 @@ pub struct ConvertArgs {
 
 /// `modelconv inspect`.
 #[derive(Debug, Args)]
-pub struct InspectArgs {
+pub(crate) struct InspectArgs {
     /// A model directory, a weight file, or a cached hub id.
     pub path: String,
     /// List every tensor.

@@ -8,7 +8,7 @@ use crate::args::CheckArgs;
 use crate::{units, VerificationFailed};
 
 /// Writes the seeds-style validation summary.
-pub fn summarize(out: &mut String, r: &CheckReport) {
+pub(crate) fn summarize(out: &mut String, r: &CheckReport) {
     let c = &r.comparison;
     outln!(
         out,
@@ -57,7 +57,7 @@ pub fn summarize(out: &mut String, r: &CheckReport) {
 }
 
 /// Check options from the command line.
-pub fn options(args: &CheckArgs) -> modelconv::Result<CheckOptions> {
+pub(crate) fn options(args: &CheckArgs) -> modelconv::Result<CheckOptions> {
     let mut texts = args.text.clone();
     if let Some(f) = &args.text_file {
         let t = modelconv::core::fsx::read_input_string(f, 64 << 20)?;
@@ -94,7 +94,7 @@ pub fn options(args: &CheckArgs) -> modelconv::Result<CheckOptions> {
 }
 
 /// Runs the subcommand.
-pub fn run(args: CheckArgs) -> Result<()> {
+pub(crate) fn run(args: CheckArgs) -> Result<()> {
     let opts = options(&args)?;
     let report = check_inference(&args.source, &args.output, &opts)?;
     let mut out = String::new();

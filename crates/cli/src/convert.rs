@@ -33,7 +33,7 @@ fn options(args: &ConvertArgs) -> modelconv::Result<ConvertOptions> {
 }
 
 /// Runs the subcommand.
-pub fn run(args: ConvertArgs) -> Result<()> {
+pub(crate) fn run(args: ConvertArgs) -> Result<()> {
     let start = Instant::now();
     let bar = Bar::new(args.quiet || args.json);
     let result =
@@ -92,7 +92,7 @@ pub fn run(args: ConvertArgs) -> Result<()> {
 }
 
 /// Prints the human summary of a conversion.
-pub fn print_summary(out: &mut String, r: &ConversionReport) {
+pub(crate) fn print_summary(out: &mut String, r: &ConversionReport) {
     outln!(
         out,
         "converted {} ({}, {} tensors, {} parameters) -> {} ({})",

@@ -30,7 +30,7 @@ fn options(args: &FakeArgs) -> modelconv::Result<FakeOptions> {
 }
 
 /// Runs the subcommand.
-pub fn run(args: FakeArgs) -> Result<()> {
+pub(crate) fn run(args: FakeArgs) -> Result<()> {
     let bar = Bar::new(args.quiet || args.json);
     let opts = options(&args)?;
     let report = modelconv::fake::fake(&args.source, &args.output, &opts, &bar)?;

@@ -6,7 +6,7 @@ use crate::args::InspectArgs;
 use crate::units;
 
 /// Runs the subcommand.
-pub fn run(args: InspectArgs) -> Result<()> {
+pub(crate) fn run(args: InspectArgs) -> Result<()> {
     let mut report = modelconv::inspect::inspect_with(&args.path, args.tensors)?;
     let mut out = String::new();
     if args.json {

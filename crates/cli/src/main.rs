@@ -5,6 +5,7 @@
 //! permissions); 4 verification failed (`verify`, `convert --validate`);
 //! 5 `scan` found something of medium severity or worse;
 //! 70 internal error (a bug: please report it).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 /// Appends a line to a `String` buffer (output is written once, by [`emit`]).
 macro_rules! outln {

@@ -1,11 +1,12 @@
 //! The terminal progress bar: an indicatif implementation of the library's
 //! `Reporter` trait. Draws on stderr, and only when stderr is a terminal.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use modelconv::Reporter;
 
 /// Progress bar over bytes processed, with tensors counted in the message.
-pub struct Bar {
+pub(crate) struct Bar {
     bar: ProgressBar,
     quiet: bool,
     tensors_total: std::sync::atomic::AtomicU64,
@@ -14,7 +15,7 @@ pub struct Bar {
 
 impl Bar {
     /// A bar; hidden when `quiet` or stderr is not a terminal (indicatif checks).
-    pub fn new(quiet: bool) -> Self {
+    pub(crate) fn new(quiet: bool) -> Self {
         let target = if quiet {
             ProgressDrawTarget::hidden()
         } else {

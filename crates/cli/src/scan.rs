@@ -20,7 +20,7 @@ fn flagged(f: &FileScan) -> bool {
 }
 
 /// Runs `modelconv scan`.
-pub fn run(args: ScanArgs) -> Result<()> {
+pub(crate) fn run(args: ScanArgs) -> Result<()> {
     let mut reports: Vec<ScanReport> = Vec::new();
     for p in &args.paths {
         reports.push(modelconv::scan(p)?);

@@ -1,7 +1,7 @@
 //! Human-readable numbers.
 
 /// Bytes in decimal units: `45.4 MB`.
-pub fn bytes(n: u64) -> String {
+pub(crate) fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut v = n as f64;
     let mut u = 0;
@@ -17,7 +17,7 @@ pub fn bytes(n: u64) -> String {
 }
 
 /// Counts with a suffix: `22.7M`.
-pub fn count(n: u64) -> String {
+pub(crate) fn count(n: u64) -> String {
     match n {
         0..=9_999 => n.to_string(),
         10_000..=999_999 => format!("{:.1}K", n as f64 / 1e3),

@@ -7,7 +7,7 @@ use crate::args::VerifyArgs;
 use crate::VerificationFailed;
 
 /// Writes the human summary of a verification.
-pub fn summarize(out: &mut String, r: &VerifyReport, all: bool) {
+pub(crate) fn summarize(out: &mut String, r: &VerifyReport, all: bool) {
     outln!(
         out,
         "{}: {} tensors compared, {} bit-exact; min cosine {:.6}, max RMSE {:.3e}, max abs error {:.3e}",
@@ -46,7 +46,7 @@ pub fn summarize(out: &mut String, r: &VerifyReport, all: bool) {
 }
 
 /// Runs the subcommand.
-pub fn run(args: VerifyArgs) -> Result<()> {
+pub(crate) fn run(args: VerifyArgs) -> Result<()> {
     let opts = VerifyOptions {
         exact: args.exact,
         min_cosine: args.min_cosine,

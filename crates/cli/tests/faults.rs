@@ -9,6 +9,7 @@
 //! untouched, and — for sharded outputs — `--resume` afterwards gives the
 //! bytes of a clean run.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod common;
 

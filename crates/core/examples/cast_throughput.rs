@@ -1,5 +1,6 @@
 //! Single-thread throughput of the dtype casts on 64 MiB of input:
 //! `cargo run --release -p modelconv-core --example cast_throughput [FROM TO ...]`.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::time::Instant;
 

@@ -36,6 +36,7 @@ impl std::ops::AddAssign for CastStats {
 
 /// Why a cast cannot be done.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CastError {
     /// Source or target is not a float type we can cast between.
     #[error("cannot cast {from} to {to}: only float tensors are cast, to F64, F32, F16 or BF16")]

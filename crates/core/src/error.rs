@@ -15,6 +15,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// What is wrong with an input file. Each malformed-input class has its own
 /// kind so tests can assert the exact failure, not just "it failed".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum InvalidKind {
     /// The file ends before a structure it announces.
     Truncated,
@@ -154,6 +155,7 @@ pub enum Category {
 
 /// Every error the modelconv libraries return.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// An input file is malformed.
     #[error("{0}")]

@@ -22,6 +22,7 @@ use crate::tensor::{TensorInfo, TensorSource};
 
 /// Quantization scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Scheme {
     /// int8, zero point 0, values in −127..=127.
     Symmetric,

@@ -4,6 +4,7 @@
 //!
 //! Prints MB/s of f32 input per type and a checksum of the output bytes (so a
 //! kernel change that alters results shows up as a different checksum).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use modelconv_gguf::{quant, GgmlType};
 use sha2::{Digest, Sha256};

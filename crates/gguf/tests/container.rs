@@ -3,6 +3,7 @@
 //! tensor types, offsets, bytes), modelconv's writer reproduces those files
 //! byte for byte, and its own files round-trip.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
 

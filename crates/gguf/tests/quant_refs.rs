@@ -3,6 +3,7 @@
 //! and ggml's C `_ref` quantizers). Every byte and every f32 bit pattern
 //! (NaN payloads included) must match.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
 

@@ -3,6 +3,7 @@
 //! sentence-transformers' embeddings of all-MiniLM-L6-v2), and checks that
 //! a broken model fails.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -7,6 +7,7 @@
 //! median wall and CPU time and the bytes per second. Everything runs on the
 //! calling thread, so the rate is a per-core rate. One JSON line per path
 //! goes to stdout.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::time::Instant;
 

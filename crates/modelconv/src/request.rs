@@ -558,6 +558,7 @@ impl fmt::Display for TensorTypeOverride {
 
 /// `--quant-axis`: a dimension, or `tensor` (one scale per tensor).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum QuantAxis {
     /// One scale per index of this dimension.
     Dim(usize),

@@ -29,6 +29,7 @@ pub const KEY_SCHEMA: &str = "modelconv.schema";
 
 /// Which schema a file uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SchemaVersion {
     /// The seeds' V1.
     V1,

@@ -31,6 +31,7 @@ use crate::schema::{arrow_schema, torch_name, typed_column, SchemaVersion, KEY_S
 
 /// Compression codecs offered for Parquet output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Codec {
     /// zstd at a level (1..=22).
     Zstd(i32),

@@ -5,17 +5,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The repository's `tests/data`.
-pub fn data() -> PathBuf {
+pub(crate) fn data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data")
 }
 
 /// Runs the modelconv binary with `args`.
-pub fn modelconv(args: &[&str]) -> Output {
+pub(crate) fn modelconv(args: &[&str]) -> Output {
     modelconv_env(args, &[])
 }
 
 /// Runs the modelconv binary with `args` and extra environment variables.
-pub fn modelconv_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn modelconv_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_modelconv"));
     // metadata.json carries a timestamp; pin it so outputs compare byte for byte.
     cmd.env("SOURCE_DATE_EPOCH", "1700000000");
@@ -27,7 +27,7 @@ pub fn modelconv_env(args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 /// Asserts success and returns stdout.
-pub fn ok(out: &Output) -> String {
+pub(crate) fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
         "modelconv failed ({:?}):\nstdout: {}\nstderr: {}",
@@ -40,7 +40,7 @@ pub fn ok(out: &Output) -> String {
 
 /// Tensors of a safetensors file, read with the reference `safetensors` crate:
 /// name → (dtype name, shape, bytes).
-pub fn tensors(path: &Path) -> Vec<(String, String, Vec<usize>, Vec<u8>)> {
+pub(crate) fn tensors(path: &Path) -> Vec<(String, String, Vec<usize>, Vec<u8>)> {
     let bytes = std::fs::read(path).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let mut out: Vec<_> = st
@@ -60,14 +60,14 @@ pub fn tensors(path: &Path) -> Vec<(String, String, Vec<usize>, Vec<u8>)> {
 }
 
 /// One tensor's bytes from a safetensors file (reference reader).
-pub fn tensor_bytes(path: &Path, name: &str) -> Vec<u8> {
+pub(crate) fn tensor_bytes(path: &Path, name: &str) -> Vec<u8> {
     let bytes = std::fs::read(path).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     st.tensor(name).unwrap().data().to_vec()
 }
 
 /// Tensors of every shard in an HF directory (or of one file).
-pub fn all_tensors(dir_or_file: &Path) -> Vec<(String, String, Vec<usize>, Vec<u8>)> {
+pub(crate) fn all_tensors(dir_or_file: &Path) -> Vec<(String, String, Vec<usize>, Vec<u8>)> {
     if dir_or_file.is_file() {
         return tensors(dir_or_file);
     }
@@ -83,7 +83,7 @@ pub fn all_tensors(dir_or_file: &Path) -> Vec<(String, String, Vec<usize>, Vec<u
 }
 
 /// Parses stdout as JSON.
-pub fn json(out: &Output) -> serde_json::Value {
+pub(crate) fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "stdout is not JSON ({e}): {}",
@@ -93,7 +93,7 @@ pub fn json(out: &Output) -> serde_json::Value {
 }
 
 /// Names of the entries in a directory (empty if it does not exist).
-pub fn entries(dir: &Path) -> Vec<String> {
+pub(crate) fn entries(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .map(|r| {
             r.filter_map(|e| e.ok())
@@ -106,7 +106,7 @@ pub fn entries(dir: &Path) -> Vec<String> {
 }
 
 /// Writes a 4 MiB f32 safetensors file with 8 tensors of deterministic values.
-pub fn make_f32_shards_input(path: &Path) {
+pub(crate) fn make_f32_shards_input(path: &Path) {
     let n = 131_072usize; // elements per tensor (512 KiB of f32)
     let mut header = String::from("{");
     let mut data = Vec::new();

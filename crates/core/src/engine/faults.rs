@@ -61,6 +61,7 @@ impl Write for OutFile {
 
 /// Which engine operation a [`Fault`] breaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FaultOp {
     /// Writing output bytes (all files together).
     Write,

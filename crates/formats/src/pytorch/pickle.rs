@@ -100,6 +100,7 @@ pub struct PickleError {
 
 /// Classes of pickle errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PickleErrorKind {
     /// Malformed stream.
     Malformed,

@@ -43,6 +43,7 @@ pub const Q8_0_BLOCK: usize = 32;
 
 /// Why a quantization kernel refused its input.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum QuantError {
     /// The element count (or row length) is not a multiple of the type's block size.
     NotBlockMultiple {
