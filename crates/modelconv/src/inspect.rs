@@ -33,7 +33,9 @@ pub struct FileStats {
 pub struct InspectReport {
     /// The source as given.
     pub source: String,
-    /// Detected format.
+    /// Detected format, as the registry names it (`safetensors`, `gguf`, ...).
+    pub format_name: String,
+    /// How the format was found laid out (`hf-safetensors-sharded`, `gguf-v3 (llama)`, ...).
     pub format: String,
     /// Architecture from config.json (`architectures[0]`), if any.
     pub architecture: Option<String>,
@@ -168,6 +170,9 @@ pub fn inspect_with(src: &str, with_tensors: bool) -> Result<InspectReport> {
     let detection = crate::family::detect_model(&model);
     Ok(InspectReport {
         source: src.to_string(),
+        format_name: crate::registry::by_id(model.format)
+            .map_or("generated", |f| f.name)
+            .to_string(),
         format: model.format_description(),
         architecture: model.architecture(),
         model_type: model.model_type(),

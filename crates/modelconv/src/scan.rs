@@ -67,6 +67,8 @@ pub struct FileScan {
     pub path: PathBuf,
     /// What it is (`pytorch-zip`, `safetensors`, `gguf`, ...).
     pub kind: String,
+    /// The weight format the registry recognises it as, if any.
+    pub format: Option<&'static str>,
     /// Findings, worst first.
     pub findings: Vec<Finding>,
 }
@@ -101,6 +103,7 @@ pub fn scan(path: &Path) -> Result<ScanReport> {
                 modelconv_core::fsx::Entry::Skipped { rel, reason, why } => files.push(FileScan {
                     path: path.join(&rel),
                     kind: "not-followed".into(),
+                    format: None,
                     findings: vec![finding(
                         match reason {
                             modelconv_core::fsx::Skip::Revisited => Severity::Info,
@@ -116,6 +119,7 @@ pub fn scan(path: &Path) -> Result<ScanReport> {
         files.push(FileScan {
             path: path.to_path_buf(),
             kind: "special".into(),
+            format: None,
             findings: vec![finding(
                 Severity::High,
                 "not-regular",
@@ -160,11 +164,10 @@ pub fn scan_file(path: &Path) -> Result<FileScan> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut findings = Vec::new();
-    let format = crate::registry::FORMATS
+    let spec = crate::registry::FORMATS
         .iter()
-        .find(|f| f.reader.is_some() && (f.sniff)(&head, path))
-        .map(|f| f.id);
-    let kind: String = match format {
+        .find(|f| f.reader.is_some() && (f.sniff)(&head, path));
+    let kind: String = match spec.map(|f| f.id) {
         Some(FormatId::Gguf) => {
             scan_gguf(path, &mut findings);
             "gguf".into()
@@ -210,6 +213,7 @@ pub fn scan_file(path: &Path) -> Result<FileScan> {
     Ok(FileScan {
         path: path.to_path_buf(),
         kind,
+        format: spec.map(|f| f.name),
         findings,
     })
 }

@@ -17,42 +17,72 @@ from ._modelconv import (
 )
 
 __version__: str
+REQUEST_FIELDS: List[Tuple[str, str, str, List[str]]]
+FORMATS: List[Tuple[str, List[str], List[str], bool, bool]]
 PathLike = Union[str, os.PathLike[str]]
 ProgressCallback = Callable[[str, int, int], None]
 
 class ConversionConfig:
-    compression: str
-    compression_level: int
-    use_float16: bool
-    dtype: Optional[str]
-    validate_output: bool
     output_format: str
+    use_float16: bool
+    validate_output: bool
     quantization: Optional[str]
+    to: Optional[str]
+    dtype: Optional[str]
+    dtype_override: List[str]
+    max_shard_size: Union[str, int, None]
+    quant: Optional[str]
+    no_sync: bool
+    tensor_type: List[str]
+    quantize: Optional[str]
     quant_axis: Union[int, str, None]
     quant_scheme: Optional[str]
     parquet_schema: Optional[str]
-    max_shard_size: Optional[str]
-    dtype_overrides: List[str]
+    compression: Optional[str]
+    compression_level: Optional[int]
+    model_type: Optional[str]
+    component: Optional[str]
+    key_map: Optional[str]
+    mup_to_llama: bool
+    no_metadata: bool
+    validate: bool
     overwrite: bool
+    allow_amplification: bool
     resume: bool
+    chunk_size: Union[str, int, None]
     threads: int
+    dtype_overrides: List[str]
     def __init__(
         self,
-        compression: str = "zstd",
-        compression_level: int = 3,
-        use_float16: bool = False,
-        dtype: Optional[str] = None,
-        validate_output: bool = False,
         output_format: str = "parquet",
+        use_float16: bool = False,
+        validate_output: bool = False,
         quantization: Optional[str] = None,
+        to: Optional[str] = None,
+        dtype: Optional[str] = None,
+        dtype_override: List[str] = ...,
+        max_shard_size: Union[str, int, None] = None,
+        quant: Optional[str] = None,
+        no_sync: bool = False,
+        tensor_type: List[str] = ...,
+        quantize: Optional[str] = None,
         quant_axis: Union[int, str, None] = None,
         quant_scheme: Optional[str] = None,
         parquet_schema: Optional[str] = None,
-        max_shard_size: Optional[str] = None,
-        dtype_overrides: List[str] = ...,
+        compression: Optional[str] = None,
+        compression_level: Optional[int] = None,
+        model_type: Optional[str] = None,
+        component: Optional[str] = None,
+        key_map: Optional[str] = None,
+        mup_to_llama: bool = False,
+        no_metadata: bool = False,
+        validate: bool = False,
         overwrite: bool = False,
+        allow_amplification: bool = False,
         resume: bool = False,
+        chunk_size: Union[str, int, None] = None,
         threads: int = 0,
+        dtype_overrides: List[str] = ...,
     ) -> None: ...
 
 class ConversionResult:
@@ -69,11 +99,16 @@ class ConversionResult:
     output_size_bytes: int
     warnings: List[str]
     validation: Optional[Dict[str, Any]]
+    inference: Optional[Dict[str, Any]]
     report: Dict[str, Any]
     def to_dict(self) -> Dict[str, Any]: ...
 
 def convert(
-    src: PathLike, dst: PathLike, progress: Union[bool, ProgressCallback, None] = None, **options: Any
+    src: PathLike,
+    dst: PathLike,
+    progress: Union[bool, ProgressCallback, None] = None,
+    chunk_delay_ms: int = 0,
+    **options: Any,
 ) -> Dict[str, Any]: ...
 
 class ModelConverter:
