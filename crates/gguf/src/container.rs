@@ -454,11 +454,61 @@ pub fn sniff(head: &[u8]) -> bool {
     head.starts_with(MAGIC)
 }
 
-/// Reads and validates a GGUF file.
+/// Reads and validates a GGUF file: the header (`read_header`), the
+/// metadata (`read_metadata`, then `alignment`), the tensor infos
+/// (`read_tensor_info`) and their layout in the data section
+/// (`validate_layout`), before any tensor byte is touched.
 pub fn read(path: &Path) -> Result<GgufFile> {
     let map = MmapFile::open(path)?;
     let buf = map.bytes();
     let mut c = Cursor { path, buf, pos: 0 };
+    let (version, n_tensors, n_kv) = read_header(&mut c)?;
+    let metadata = read_metadata(&mut c, n_kv)?;
+    let alignment = alignment(path, &metadata)?;
+    let mut tensors: Vec<TensorEntry> = Vec::with_capacity((n_tensors as usize).min(4096));
+    let mut names = HashSet::new();
+    let mut warnings = Vec::new();
+    for _ in 0..n_tensors {
+        let at = c.pos as u64;
+        let t = read_tensor_info(&mut c, alignment)?;
+        if !names.insert(t.name.clone()) {
+            return Err(Error::invalid(
+                path,
+                InvalidKind::DuplicateTensor,
+                "tensor name appears twice",
+            )
+            .with_tensor(&t.name)
+            .at_offset(at));
+        }
+        if t.name.len() > MAX_NAME {
+            warnings.push(format!(
+                "tensor '{}': name is {} bytes; llama.cpp accepts at most {MAX_NAME}",
+                t.name,
+                t.name.len()
+            ));
+        }
+        tensors.push(t);
+    }
+    let data_offset = (c.pos as u64)
+        .checked_next_multiple_of(alignment)
+        .ok_or_else(|| Error::invalid(path, InvalidKind::Truncated, "header overflows"))?;
+    validate_layout(path, &tensors, data_offset, buf.len() as u64, alignment)?;
+    Ok(GgufFile {
+        path: path.to_path_buf(),
+        version,
+        metadata,
+        tensors,
+        alignment,
+        data_offset,
+        map,
+        warnings,
+    })
+}
+
+/// Magic, version (2 or 3, little-endian) and the two counts, which must
+/// fit in the bytes left: `(version, tensors, metadata entries)`.
+fn read_header(c: &mut Cursor<'_>) -> Result<(u32, u64, u64)> {
+    let path = c.path;
     let magic = c.take(4, "the magic")?;
     if magic != MAGIC {
         return Err(c.err(
@@ -490,6 +540,12 @@ pub fn read(path: &Path) -> Result<GgufFile> {
             format!("{n_tensors} tensors and {n_kv} metadata entries cannot fit in the {left} bytes left"),
         ));
     }
+    Ok((version, n_tensors, n_kv))
+}
+
+/// `n_kv` key-value pairs: non-empty, unique keys.
+fn read_metadata(c: &mut Cursor<'_>, n_kv: u64) -> Result<Vec<(String, Value)>> {
+    let path = c.path;
     let mut metadata: Vec<(String, Value)> = Vec::with_capacity((n_kv as usize).min(4096));
     let mut keys = HashSet::new();
     for _ in 0..n_kv {
@@ -513,6 +569,11 @@ pub fn read(path: &Path) -> Result<GgufFile> {
         }
         metadata.push((key, v));
     }
+    Ok(metadata)
+}
+
+/// `general.alignment`: a u32 power of two up to [`MAX_ALIGNMENT`], else the default.
+fn alignment(path: &Path, metadata: &[(String, Value)]) -> Result<u64> {
     let alignment = match metadata.iter().find(|(k, _)| k == "general.alignment") {
         None => DEFAULT_ALIGNMENT,
         Some((_, Value::U32(a))) => u64::from(*a),
@@ -531,98 +592,95 @@ pub fn read(path: &Path) -> Result<GgufFile> {
             format!("general.alignment {alignment} is not a power of two up to {MAX_ALIGNMENT}"),
         ));
     }
-    let mut tensors: Vec<TensorEntry> = Vec::with_capacity((n_tensors as usize).min(4096));
-    let mut names = HashSet::new();
-    let mut warnings = Vec::new();
-    for _ in 0..n_tensors {
-        let at = c.pos as u64;
-        let name = c.string("a tensor name")?;
-        let bad = |kind, d: String| {
-            Error::invalid(path, kind, d)
-                .with_tensor(&name)
-                .at_offset(at)
-        };
-        let n_dims = c.u32(&name)? as usize;
-        if n_dims == 0 || n_dims > MAX_DIMS {
-            return Err(bad(
-                InvalidKind::BadShape,
-                format!("{n_dims} dimensions (1..={MAX_DIMS} allowed)"),
-            ));
-        }
-        let mut dims = Vec::with_capacity(n_dims);
-        for _ in 0..n_dims {
-            dims.push(c.u64(&name)?);
-        }
-        let type_id = c.u32(&name)?;
-        let offset = c.u64(&name)?;
-        let ggml_type = GgmlType::from_id(type_id).ok_or_else(|| {
+    Ok(alignment)
+}
+
+/// One tensor info: 1..=4 non-zero dimensions that do not overflow, a
+/// known type whose blocks tile each row, an aligned offset.
+fn read_tensor_info(c: &mut Cursor<'_>, alignment: u64) -> Result<TensorEntry> {
+    let path = c.path;
+    let at = c.pos as u64;
+    let name = c.string("a tensor name")?;
+    let bad = |kind, d: String| {
+        Error::invalid(path, kind, d)
+            .with_tensor(&name)
+            .at_offset(at)
+    };
+    let n_dims = c.u32(&name)? as usize;
+    if n_dims == 0 || n_dims > MAX_DIMS {
+        return Err(bad(
+            InvalidKind::BadShape,
+            format!("{n_dims} dimensions (1..={MAX_DIMS} allowed)"),
+        ));
+    }
+    let mut dims = Vec::with_capacity(n_dims);
+    for _ in 0..n_dims {
+        dims.push(c.u64(&name)?);
+    }
+    let type_id = c.u32(&name)?;
+    let offset = c.u64(&name)?;
+    let ggml_type = GgmlType::from_id(type_id).ok_or_else(|| {
+        bad(
+            InvalidKind::BadDtype,
+            format!("ggml type id {type_id} is unknown"),
+        )
+    })?;
+    if dims.contains(&0) {
+        return Err(bad(
+            InvalidKind::BadShape,
+            format!("zero dimension in {dims:?}"),
+        ));
+    }
+    let numel = dims
+        .iter()
+        .try_fold(1u64, |a, &d| a.checked_mul(d))
+        .filter(|&n| n < (1u64 << 62))
+        .ok_or_else(|| {
             bad(
-                InvalidKind::BadDtype,
-                format!("ggml type id {type_id} is unknown"),
+                InvalidKind::BadShape,
+                format!("dimensions {dims:?} overflow"),
             )
         })?;
-        if dims.contains(&0) {
-            return Err(bad(
-                InvalidKind::BadShape,
-                format!("zero dimension in {dims:?}"),
-            ));
-        }
-        let numel = dims
-            .iter()
-            .try_fold(1u64, |a, &d| a.checked_mul(d))
-            .filter(|&n| n < (1u64 << 62))
-            .ok_or_else(|| {
-                bad(
-                    InvalidKind::BadShape,
-                    format!("dimensions {dims:?} overflow"),
-                )
-            })?;
-        let row = dims.first().copied().unwrap_or(0);
-        if !row.is_multiple_of(ggml_type.block_size) {
-            return Err(bad(
-                InvalidKind::BadShape,
-                format!(
-                    "row length {row} is not a multiple of {}'s block size {}",
-                    ggml_type, ggml_type.block_size
-                ),
-            ));
-        }
-        let nbytes = (numel / ggml_type.block_size)
-            .checked_mul(ggml_type.type_size)
-            .ok_or_else(|| bad(InvalidKind::BadShape, "tensor size overflows".into()))?;
-        if !offset.is_multiple_of(alignment) {
-            return Err(bad(
-                InvalidKind::OffsetOutOfBounds,
-                format!("data offset {offset} is not aligned to {alignment}"),
-            ));
-        }
-        if !names.insert(name.clone()) {
-            return Err(bad(
-                InvalidKind::DuplicateTensor,
-                "tensor name appears twice".into(),
-            ));
-        }
-        if name.len() > MAX_NAME {
-            warnings.push(format!(
-                "tensor '{name}': name is {} bytes; llama.cpp accepts at most {MAX_NAME}",
-                name.len()
-            ));
-        }
-        tensors.push(TensorEntry {
-            name,
-            dims,
-            ggml_type,
-            offset,
-            nbytes,
-        });
+    let row = dims.first().copied().unwrap_or(0);
+    if !row.is_multiple_of(ggml_type.block_size) {
+        return Err(bad(
+            InvalidKind::BadShape,
+            format!(
+                "row length {row} is not a multiple of {}'s block size {}",
+                ggml_type, ggml_type.block_size
+            ),
+        ));
     }
-    let data_offset = (c.pos as u64)
-        .checked_next_multiple_of(alignment)
-        .ok_or_else(|| Error::invalid(path, InvalidKind::Truncated, "header overflows"))?;
-    let data_len = (buf.len() as u64).saturating_sub(data_offset);
-    // ggml's rule: tensor i starts exactly where tensor i-1's padded data ends.
+    let nbytes = (numel / ggml_type.block_size)
+        .checked_mul(ggml_type.type_size)
+        .ok_or_else(|| bad(InvalidKind::BadShape, "tensor size overflows".into()))?;
+    if !offset.is_multiple_of(alignment) {
+        return Err(bad(
+            InvalidKind::OffsetOutOfBounds,
+            format!("data offset {offset} is not aligned to {alignment}"),
+        ));
+    }
+    Ok(TensorEntry {
+        name,
+        dims,
+        ggml_type,
+        offset,
+        nbytes,
+    })
+}
+
+/// ggml's rule: tensor i starts exactly where tensor i-1's padded data
+/// ends, and every tensor lies inside the data section.
+fn validate_layout(
+    path: &Path,
+    tensors: &[TensorEntry],
+    data_offset: u64,
+    file_len: u64,
+    alignment: u64,
+) -> Result<()> {
+    let data_len = file_len.saturating_sub(data_offset);
     let mut expected = 0u64;
-    for t in &tensors {
+    for t in tensors {
         let at = data_offset.saturating_add(t.offset);
         let bad = |kind, d: String| {
             Error::invalid(path, kind, d)
@@ -664,14 +722,5 @@ pub fn read(path: &Path) -> Result<GgufFile> {
             .checked_next_multiple_of(alignment)
             .ok_or_else(|| bad(InvalidKind::OffsetOutOfBounds, "data end overflows".into()))?;
     }
-    Ok(GgufFile {
-        path: path.to_path_buf(),
-        version,
-        metadata,
-        tensors,
-        alignment,
-        data_offset,
-        map,
-        warnings,
-    })
+    Ok(())
 }

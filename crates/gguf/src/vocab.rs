@@ -503,6 +503,102 @@ impl modelconv_core::model::DeferredFile for DeferredTokenizer {
     }
 }
 
+/// A GGUF vocabulary as the tokenizer builders read it.
+struct GgufVocab<'a> {
+    file: &'a crate::container::GgufFile,
+    tokens: Vec<String>,
+    types: Vec<i64>,
+}
+
+impl<'a> GgufVocab<'a> {
+    fn new(file: &'a crate::container::GgufFile) -> Self {
+        let mut v = GgufVocab {
+            file,
+            tokens: Vec::new(),
+            types: Vec::new(),
+        };
+        v.tokens = v.strings("tokenizer.ggml.tokens");
+        v.types = match file.get("tokenizer.ggml.token_type") {
+            Some(Value::Array(_, t)) => t
+                .iter()
+                .map(|x| match x {
+                    Value::I32(i) => i64::from(*i),
+                    other => other.as_u64().map_or(NORMAL.into(), |u| u as i64),
+                })
+                .collect(),
+            _ => vec![i64::from(NORMAL); v.tokens.len()],
+        };
+        v
+    }
+
+    /// A string array of the metadata (empty if absent).
+    fn strings(&self, key: &str) -> Vec<String> {
+        match self.file.get(key) {
+            Some(Value::Array(_, v)) => v
+                .iter()
+                .map(|x| x.as_str().unwrap_or_default().to_string())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Token type of id `i`.
+    fn ty(&self, i: usize) -> i64 {
+        self.types.get(i).copied().unwrap_or(i64::from(NORMAL))
+    }
+
+    /// `tokenizer.ggml.{k}_token_id`.
+    fn special_id(&self, k: &str) -> Option<usize> {
+        self.file
+            .get(&format!("tokenizer.ggml.{k}_token_id"))
+            .and_then(Value::as_u64)
+            .map(|i| i as usize)
+    }
+
+    fn token_of(&self, i: Option<usize>) -> Option<String> {
+        i.and_then(|i| self.tokens.get(i)).cloned()
+    }
+
+    /// `tokenizer.ggml.{k}` is `true`.
+    fn flag(&self, k: &str) -> bool {
+        matches!(
+            self.file.get(&format!("tokenizer.ggml.{k}")),
+            Some(Value::Bool(true))
+        )
+    }
+
+    /// llama.cpp's padding of a vocabulary to the model's size.
+    fn padding(&self, i: usize, t: &str) -> bool {
+        self.ty(i) == i64::from(UNUSED) && t == format!("[PAD{i}]")
+    }
+
+    /// `tokenizer_config.json`: the special tokens and the chat template.
+    fn tokenizer_config(&self) -> serde_json::Map<String, Json> {
+        let mut tc = serde_json::Map::new();
+        for (k, name) in [
+            ("bos", "bos_token"),
+            ("eos", "eos_token"),
+            ("unknown", "unk_token"),
+            ("seperator", "sep_token"),
+            ("padding", "pad_token"),
+            ("cls", "cls_token"),
+            ("mask", "mask_token"),
+        ] {
+            if let Some(t) = self.token_of(self.special_id(k)) {
+                tc.insert(name.into(), serde_json::json!(t));
+            }
+        }
+        if let Some(t) = self
+            .file
+            .get("tokenizer.chat_template")
+            .and_then(Value::as_str)
+        {
+            tc.insert("chat_template".into(), serde_json::json!(t));
+        }
+        tc
+    }
+}
+
 /// Rebuilds Hugging Face `tokenizer.json` and `tokenizer_config.json` from
 /// a GGUF's `tokenizer.ggml.*` metadata (the reverse of [`metadata`]) for
 /// `gpt2` (byte-level BPE), `llama` (SentencePiece BPE, as transformers'
@@ -513,260 +609,12 @@ pub fn hf_tokenizer(file: &crate::container::GgufFile) -> Result<Option<(Vec<u8>
     let Some(model) = file.get("tokenizer.ggml.model").and_then(Value::as_str) else {
         return Ok(None);
     };
-    let strings = |key: &str| -> Vec<String> {
-        match file.get(key) {
-            Some(Value::Array(_, v)) => v
-                .iter()
-                .map(|x| x.as_str().unwrap_or_default().to_string())
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
-    let tokens = strings("tokenizer.ggml.tokens");
-    let types: Vec<i64> = match file.get("tokenizer.ggml.token_type") {
-        Some(Value::Array(_, v)) => v
-            .iter()
-            .map(|x| match x {
-                Value::I32(i) => i64::from(*i),
-                other => other.as_u64().map_or(NORMAL.into(), |u| u as i64),
-            })
-            .collect(),
-        _ => vec![i64::from(NORMAL); tokens.len()],
-    };
-    let ty = |i: usize| types.get(i).copied().unwrap_or(i64::from(NORMAL));
-    let special_id = |k: &str| {
-        file.get(&format!("tokenizer.ggml.{k}_token_id"))
-            .and_then(Value::as_u64)
-            .map(|i| i as usize)
-    };
-    let token_of = |i: Option<usize>| i.and_then(|i| tokens.get(i)).cloned();
-    let flag = |k: &str| {
-        matches!(
-            file.get(&format!("tokenizer.ggml.{k}")),
-            Some(Value::Bool(true))
-        )
-    };
-    let mut tc = serde_json::Map::new();
-    for (k, name) in [
-        ("bos", "bos_token"),
-        ("eos", "eos_token"),
-        ("unknown", "unk_token"),
-        ("seperator", "sep_token"),
-        ("padding", "pad_token"),
-        ("cls", "cls_token"),
-        ("mask", "mask_token"),
-    ] {
-        if let Some(t) = token_of(special_id(k)) {
-            tc.insert(name.into(), json!(t));
-        }
-    }
-    if let Some(t) = file.get("tokenizer.chat_template").and_then(Value::as_str) {
-        tc.insert("chat_template".into(), json!(t));
-    }
-    let padding = |i: usize, t: &str| ty(i) == i64::from(UNUSED) && t == format!("[PAD{i}]");
+    let v = GgufVocab::new(file);
+    let mut tc = v.tokenizer_config();
     let tokenizer = match model {
-        "gpt2" => {
-            let mut vocab = serde_json::Map::new();
-            let mut added = Vec::new();
-            for (i, t) in tokens.iter().enumerate() {
-                if padding(i, t) {
-                    continue;
-                }
-                vocab.insert(t.clone(), json!(i));
-                if ty(i) == i64::from(CONTROL) || ty(i) == i64::from(USER_DEFINED) {
-                    added.push(json!({"id": i, "content": t, "single_word": false, "lstrip": false,
-                        "rstrip": false, "normalized": ty(i) != i64::from(CONTROL), "special": ty(i) == i64::from(CONTROL)}));
-                }
-            }
-            let pre = file.get("tokenizer.ggml.pre").and_then(Value::as_str).unwrap_or("gpt-2");
-            let byte_level = |use_regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex});
-            let pre_tokenizer = match KNOWN_SPLITS.iter().find(|(_, p)| *p == pre) {
-                Some((re, _)) => json!({"type": "Sequence", "pretokenizers": [
-                    {"type": "Split", "pattern": {"Regex": re}, "behavior": "Isolated", "invert": false},
-                    byte_level(false)]}),
-                None if pre == "gpt-2" || pre == "default" => byte_level(true),
-                None => {
-                    return Err(Error::InvalidOption(format!(
-                        "tokenizer.ggml.pre '{pre}': rebuilding its tokenizer.json is not supported (gpt-2, llama-bpe and qwen2 are); the GGUF tokenizer was not converted"
-                    )))
-                }
-            };
-            let bos = token_of(special_id("bos")).filter(|_| flag("add_bos_token"));
-            let eos = token_of(special_id("eos")).filter(|_| flag("add_eos_token"));
-            let post = if bos.is_some() || eos.is_some() {
-                let mut single = Vec::new();
-                let mut pair = Vec::new();
-                let mut specials = serde_json::Map::new();
-                let sp = |t: &String| json!({"SpecialToken": {"id": t, "type_id": 0}});
-                if let Some(b) = &bos {
-                    single.push(sp(b));
-                    pair.push(sp(b));
-                }
-                single.push(json!({"Sequence": {"id": "A", "type_id": 0}}));
-                pair.push(json!({"Sequence": {"id": "A", "type_id": 0}}));
-                if let Some(e) = &eos {
-                    single.push(sp(e));
-                    pair.push(sp(e));
-                }
-                if let Some(b) = &bos {
-                    pair.push(sp(b));
-                }
-                pair.push(json!({"Sequence": {"id": "B", "type_id": 0}}));
-                if let Some(e) = &eos {
-                    pair.push(sp(e));
-                }
-                for (t, k) in [(&bos, "bos"), (&eos, "eos")] {
-                    if let Some(t) = t {
-                        specials.insert(t.clone(), json!({"id": t, "ids": [special_id(k)], "tokens": [t]}));
-                    }
-                }
-                json!({"type": "TemplateProcessing", "single": single, "pair": pair, "special_tokens": specials})
-            } else {
-                json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true})
-            };
-            let merges: Vec<Json> = strings("tokenizer.ggml.merges")
-                .into_iter()
-                .filter_map(|m| m.split_once(' ').map(|(a, b)| json!([a, b])))
-                .collect();
-            json!({
-                "version": "1.0", "truncation": null, "padding": null, "added_tokens": added,
-                "normalizer": null, "pre_tokenizer": pre_tokenizer, "post_processor": post,
-                "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
-                "model": {"type": "BPE", "dropout": null, "unk_token": token_of(special_id("unknown")),
-                    "continuing_subword_prefix": null, "end_of_word_suffix": null, "fuse_unk": false,
-                    "byte_fallback": false, "ignore_merges": false, "vocab": vocab, "merges": merges}
-            })
-        }
-        "bert" => {
-            // Undo llama.cpp's WordPiece spelling: "▁word" starts a word,
-            // a bare piece continues one ("##piece").
-            let vocab: Vec<String> = tokens
-                .iter()
-                .enumerate()
-                .map(|(i, t)| {
-                    if ty(i) == i64::from(CONTROL) {
-                        t.clone()
-                    } else {
-                        match t.strip_prefix('\u{2581}') {
-                            Some(w) => w.to_string(),
-                            None => format!("##{t}"),
-                        }
-                    }
-                })
-                .collect();
-            // llama.cpp's WordPiece lower-cases and strips accents.
-            tc.insert("do_lower_case".into(), json!(true));
-            let bytes = modelconv_arch::tokenizer::wordpiece_from_vocab(
-                &vocab.join("\n"),
-                Some(&Json::Object(tc.clone())),
-            )?;
-            serde_json::from_slice(&bytes).map_err(|e| Error::Internal(e.to_string()))?
-        }
-        "llama" => {
-            // SentencePiece BPE as transformers' LlamaTokenizerFast spells
-            // it: the pieces as a byte-fallback BPE vocabulary, merges
-            // recovered from the pieces (every split of a piece into two
-            // pieces, ranked by the merged piece's score), and the legacy
-            // normaliser that turns spaces into "▁" with a leading one.
-            let scores: Vec<f32> = match file.get("tokenizer.ggml.scores") {
-                Some(Value::Array(_, v)) => v
-                    .iter()
-                    .map(|x| match x {
-                        Value::F32(f) => *f,
-                        _ => 0.0,
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            };
-            let score = |i: usize| scores.get(i).copied().unwrap_or(0.0);
-            let mut vocab = serde_json::Map::new();
-            let mut ids: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-            let mut added = Vec::new();
-            for (i, t) in tokens.iter().enumerate() {
-                if padding(i, t) {
-                    continue;
-                }
-                vocab.insert(t.clone(), json!(i));
-                ids.insert(t.as_str(), i);
-                if ty(i) == i64::from(CONTROL) || ty(i) == 2 || ty(i) == i64::from(USER_DEFINED) {
-                    added.push(json!({"id": i, "content": t, "single_word": false, "lstrip": false,
-                        "rstrip": false, "normalized": ty(i) == i64::from(USER_DEFINED), "special": ty(i) != i64::from(USER_DEFINED)}));
-                }
-            }
-            let mut merges: Vec<(f32, usize, usize, usize, &str, &str)> = Vec::new();
-            for (i, t) in tokens.iter().enumerate() {
-                // Every split of a piece is looked up: pieces longer than any
-                // SentencePiece piece (a hostile megabyte-long token) would
-                // make this quadratic.
-                if ty(i) != i64::from(NORMAL) || t.len() > MAX_MERGE_PIECE {
-                    continue;
-                }
-                for (cut, _) in t.char_indices().skip(1) {
-                    let (l, r) = t.split_at(cut);
-                    if let (Some(&a), Some(&b)) = (ids.get(l), ids.get(r)) {
-                        merges.push((score(i), i, a, b, l, r));
-                    }
-                }
-            }
-            merges.sort_by(|x, y| {
-                y.0.total_cmp(&x.0)
-                    .then(x.1.cmp(&y.1))
-                    .then(x.2.cmp(&y.2))
-                    .then(x.3.cmp(&y.3))
-            });
-            let merges: Vec<Json> = merges.iter().map(|m| json!([m.4, m.5])).collect();
-            let bos = token_of(special_id("bos")).filter(|_| {
-                !matches!(file.get("tokenizer.ggml.add_bos_token"), Some(Value::Bool(false)))
-            });
-            let eos = token_of(special_id("eos")).filter(|_| flag("add_eos_token"));
-            let sp = |t: &String| json!({"SpecialToken": {"id": t, "type_id": 0}});
-            let mut single = Vec::new();
-            let mut specials = serde_json::Map::new();
-            if let Some(b) = &bos {
-                single.push(sp(b));
-                specials.insert(b.clone(), json!({"id": b, "ids": [special_id("bos")], "tokens": [b]}));
-            }
-            single.push(json!({"Sequence": {"id": "A", "type_id": 0}}));
-            if let Some(e) = &eos {
-                single.push(sp(e));
-                specials.insert(e.clone(), json!({"id": e, "ids": [special_id("eos")], "tokens": [e]}));
-            }
-            let mut pair = single.clone();
-            pair.extend(single.iter().map(|x| {
-                if x.get("Sequence").is_some() {
-                    json!({"Sequence": {"id": "B", "type_id": 1}})
-                } else {
-                    x.clone()
-                }
-            }));
-            let space_prefix = !matches!(
-                file.get("tokenizer.ggml.add_space_prefix"),
-                Some(Value::Bool(false))
-            );
-            let mut norm = Vec::new();
-            if space_prefix {
-                norm.push(json!({"type": "Prepend", "prepend": "\u{2581}"}));
-            }
-            norm.push(json!({"type": "Replace", "pattern": {"String": " "}, "content": "\u{2581}"}));
-            let mut decoders = vec![
-                json!({"type": "Replace", "pattern": {"String": "\u{2581}"}, "content": " "}),
-                json!({"type": "ByteFallback"}),
-                json!({"type": "Fuse"}),
-            ];
-            if space_prefix {
-                decoders.push(json!({"type": "Strip", "content": " ", "start": 1, "stop": 0}));
-            }
-            json!({
-                "version": "1.0", "truncation": null, "padding": null, "added_tokens": added,
-                "normalizer": {"type": "Sequence", "normalizers": norm},
-                "pre_tokenizer": null,
-                "post_processor": {"type": "TemplateProcessing", "single": single, "pair": pair, "special_tokens": specials},
-                "decoder": {"type": "Sequence", "decoders": decoders},
-                "model": {"type": "BPE", "dropout": null, "unk_token": token_of(special_id("unknown")),
-                    "continuing_subword_prefix": null, "end_of_word_suffix": null, "fuse_unk": true,
-                    "byte_fallback": true, "ignore_merges": false, "vocab": vocab, "merges": merges}
-            })
-        }
+        "gpt2" => gpt2_tokenizer(&v)?,
+        "bert" => bert_tokenizer(&v, &mut tc)?,
+        "llama" => llama_tokenizer(&v),
         other => {
             return Err(Error::InvalidOption(format!(
                 "tokenizer.ggml.model '{other}': rebuilding tokenizer.json is supported for gpt2, llama and bert vocabularies only"
@@ -777,6 +625,245 @@ pub fn hf_tokenizer(file: &crate::container::GgufFile) -> Result<Option<(Vec<u8>
     let to_bytes =
         |v: &Json| serde_json::to_vec_pretty(v).map_err(|e| Error::Internal(e.to_string()));
     Ok(Some((to_bytes(&tokenizer)?, to_bytes(&Json::Object(tc))?)))
+}
+
+/// Byte-level BPE (`gpt2`), with the pre-tokenizer of `tokenizer.ggml.pre`.
+fn gpt2_tokenizer(v: &GgufVocab<'_>) -> Result<Json> {
+    use serde_json::json;
+    let mut vocab = serde_json::Map::new();
+    let mut added = Vec::new();
+    for (i, t) in v.tokens.iter().enumerate() {
+        if v.padding(i, t) {
+            continue;
+        }
+        vocab.insert(t.clone(), json!(i));
+        if v.ty(i) == i64::from(CONTROL) || v.ty(i) == i64::from(USER_DEFINED) {
+            added.push(json!({"id": i, "content": t, "single_word": false, "lstrip": false,
+                "rstrip": false, "normalized": v.ty(i) != i64::from(CONTROL), "special": v.ty(i) == i64::from(CONTROL)}));
+        }
+    }
+    let pre = v
+        .file
+        .get("tokenizer.ggml.pre")
+        .and_then(Value::as_str)
+        .unwrap_or("gpt-2");
+    let byte_level = |use_regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex});
+    let pre_tokenizer = match KNOWN_SPLITS.iter().find(|(_, p)| *p == pre) {
+        Some((re, _)) => json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": re}, "behavior": "Isolated", "invert": false},
+            byte_level(false)]}),
+        None if pre == "gpt-2" || pre == "default" => byte_level(true),
+        None => {
+            return Err(Error::InvalidOption(format!(
+                "tokenizer.ggml.pre '{pre}': rebuilding its tokenizer.json is not supported (gpt-2, llama-bpe and qwen2 are); the GGUF tokenizer was not converted"
+            )))
+        }
+    };
+    let bos = v
+        .token_of(v.special_id("bos"))
+        .filter(|_| v.flag("add_bos_token"));
+    let eos = v
+        .token_of(v.special_id("eos"))
+        .filter(|_| v.flag("add_eos_token"));
+    let post = if bos.is_some() || eos.is_some() {
+        let mut single = Vec::new();
+        let mut pair = Vec::new();
+        let mut specials = serde_json::Map::new();
+        let sp = |t: &String| json!({"SpecialToken": {"id": t, "type_id": 0}});
+        if let Some(b) = &bos {
+            single.push(sp(b));
+            pair.push(sp(b));
+        }
+        single.push(json!({"Sequence": {"id": "A", "type_id": 0}}));
+        pair.push(json!({"Sequence": {"id": "A", "type_id": 0}}));
+        if let Some(e) = &eos {
+            single.push(sp(e));
+            pair.push(sp(e));
+        }
+        if let Some(b) = &bos {
+            pair.push(sp(b));
+        }
+        pair.push(json!({"Sequence": {"id": "B", "type_id": 0}}));
+        if let Some(e) = &eos {
+            pair.push(sp(e));
+        }
+        for (t, k) in [(&bos, "bos"), (&eos, "eos")] {
+            if let Some(t) = t {
+                specials.insert(
+                    t.clone(),
+                    json!({"id": t, "ids": [v.special_id(k)], "tokens": [t]}),
+                );
+            }
+        }
+        json!({"type": "TemplateProcessing", "single": single, "pair": pair, "special_tokens": specials})
+    } else {
+        json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true})
+    };
+    let merges: Vec<Json> = v
+        .strings("tokenizer.ggml.merges")
+        .into_iter()
+        .filter_map(|m| m.split_once(' ').map(|(a, b)| json!([a, b])))
+        .collect();
+    Ok(json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": added,
+        "normalizer": null, "pre_tokenizer": pre_tokenizer, "post_processor": post,
+        "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+        "model": {"type": "BPE", "dropout": null, "unk_token": v.token_of(v.special_id("unknown")),
+            "continuing_subword_prefix": null, "end_of_word_suffix": null, "fuse_unk": false,
+            "byte_fallback": false, "ignore_merges": false, "vocab": vocab, "merges": merges}
+    }))
+}
+
+/// WordPiece (`bert`), built as transformers' BertTokenizerFast.
+fn bert_tokenizer(v: &GgufVocab<'_>, tc: &mut serde_json::Map<String, Json>) -> Result<Json> {
+    use serde_json::json;
+    // Undo llama.cpp's WordPiece spelling: "▁word" starts a word,
+    // a bare piece continues one ("##piece").
+    let vocab: Vec<String> = v
+        .tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            if v.ty(i) == i64::from(CONTROL) {
+                t.clone()
+            } else {
+                match t.strip_prefix('\u{2581}') {
+                    Some(w) => w.to_string(),
+                    None => format!("##{t}"),
+                }
+            }
+        })
+        .collect();
+    // llama.cpp's WordPiece lower-cases and strips accents.
+    tc.insert("do_lower_case".into(), json!(true));
+    let bytes = modelconv_arch::tokenizer::wordpiece_from_vocab(
+        &vocab.join("\n"),
+        Some(&Json::Object(tc.clone())),
+    )?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// SentencePiece BPE as transformers' LlamaTokenizerFast spells it: the
+/// pieces as a byte-fallback BPE vocabulary, merges recovered from the
+/// pieces (every split of a piece into two pieces, ranked by the merged
+/// piece's score), and the legacy normaliser that turns spaces into "▁"
+/// with a leading one.
+fn llama_tokenizer(v: &GgufVocab<'_>) -> Json {
+    use serde_json::json;
+    // SentencePiece BPE as transformers' LlamaTokenizerFast spells
+    // it: the pieces as a byte-fallback BPE vocabulary, merges
+    // recovered from the pieces (every split of a piece into two
+    // pieces, ranked by the merged piece's score), and the legacy
+    // normaliser that turns spaces into "▁" with a leading one.
+    let scores: Vec<f32> = match v.file.get("tokenizer.ggml.scores") {
+        Some(Value::Array(_, v)) => v
+            .iter()
+            .map(|x| match x {
+                Value::F32(f) => *f,
+                _ => 0.0,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let score = |i: usize| scores.get(i).copied().unwrap_or(0.0);
+    let mut vocab = serde_json::Map::new();
+    let mut ids: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut added = Vec::new();
+    for (i, t) in v.tokens.iter().enumerate() {
+        if v.padding(i, t) {
+            continue;
+        }
+        vocab.insert(t.clone(), json!(i));
+        ids.insert(t.as_str(), i);
+        if v.ty(i) == i64::from(CONTROL) || v.ty(i) == 2 || v.ty(i) == i64::from(USER_DEFINED) {
+            added.push(json!({"id": i, "content": t, "single_word": false, "lstrip": false,
+                "rstrip": false, "normalized": v.ty(i) == i64::from(USER_DEFINED), "special": v.ty(i) != i64::from(USER_DEFINED)}));
+        }
+    }
+    let mut merges: Vec<(f32, usize, usize, usize, &str, &str)> = Vec::new();
+    for (i, t) in v.tokens.iter().enumerate() {
+        // Every split of a piece is looked up: pieces longer than any
+        // SentencePiece piece (a hostile megabyte-long token) would
+        // make this quadratic.
+        if v.ty(i) != i64::from(NORMAL) || t.len() > MAX_MERGE_PIECE {
+            continue;
+        }
+        for (cut, _) in t.char_indices().skip(1) {
+            let (l, r) = t.split_at(cut);
+            if let (Some(&a), Some(&b)) = (ids.get(l), ids.get(r)) {
+                merges.push((score(i), i, a, b, l, r));
+            }
+        }
+    }
+    merges.sort_by(|x, y| {
+        y.0.total_cmp(&x.0)
+            .then(x.1.cmp(&y.1))
+            .then(x.2.cmp(&y.2))
+            .then(x.3.cmp(&y.3))
+    });
+    let merges: Vec<Json> = merges.iter().map(|m| json!([m.4, m.5])).collect();
+    let bos = v.token_of(v.special_id("bos")).filter(|_| {
+        !matches!(
+            v.file.get("tokenizer.ggml.add_bos_token"),
+            Some(Value::Bool(false))
+        )
+    });
+    let eos = v
+        .token_of(v.special_id("eos"))
+        .filter(|_| v.flag("add_eos_token"));
+    let sp = |t: &String| json!({"SpecialToken": {"id": t, "type_id": 0}});
+    let mut single = Vec::new();
+    let mut specials = serde_json::Map::new();
+    if let Some(b) = &bos {
+        single.push(sp(b));
+        specials.insert(
+            b.clone(),
+            json!({"id": b, "ids": [v.special_id("bos")], "tokens": [b]}),
+        );
+    }
+    single.push(json!({"Sequence": {"id": "A", "type_id": 0}}));
+    if let Some(e) = &eos {
+        single.push(sp(e));
+        specials.insert(
+            e.clone(),
+            json!({"id": e, "ids": [v.special_id("eos")], "tokens": [e]}),
+        );
+    }
+    let mut pair = single.clone();
+    pair.extend(single.iter().map(|x| {
+        if x.get("Sequence").is_some() {
+            json!({"Sequence": {"id": "B", "type_id": 1}})
+        } else {
+            x.clone()
+        }
+    }));
+    let space_prefix = !matches!(
+        v.file.get("tokenizer.ggml.add_space_prefix"),
+        Some(Value::Bool(false))
+    );
+    let mut norm = Vec::new();
+    if space_prefix {
+        norm.push(json!({"type": "Prepend", "prepend": "\u{2581}"}));
+    }
+    norm.push(json!({"type": "Replace", "pattern": {"String": " "}, "content": "\u{2581}"}));
+    let mut decoders = vec![
+        json!({"type": "Replace", "pattern": {"String": "\u{2581}"}, "content": " "}),
+        json!({"type": "ByteFallback"}),
+        json!({"type": "Fuse"}),
+    ];
+    if space_prefix {
+        decoders.push(json!({"type": "Strip", "content": " ", "start": 1, "stop": 0}));
+    }
+    json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": added,
+        "normalizer": {"type": "Sequence", "normalizers": norm},
+        "pre_tokenizer": null,
+        "post_processor": {"type": "TemplateProcessing", "single": single, "pair": pair, "special_tokens": specials},
+        "decoder": {"type": "Sequence", "decoders": decoders},
+        "model": {"type": "BPE", "dropout": null, "unk_token": v.token_of(v.special_id("unknown")),
+            "continuing_subword_prefix": null, "end_of_word_suffix": null, "fuse_unk": true,
+            "byte_fallback": true, "ignore_merges": false, "vocab": vocab, "merges": merges}
+    })
 }
 
 #[cfg(test)]

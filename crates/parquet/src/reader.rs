@@ -459,6 +459,10 @@ pub fn read_file(path: &Path) -> Result<ParquetWeights> {
     decode_guard(path, || read_file_inner(path))
 }
 
+/// Reads a weights file: the footer, checked (`validate_footer`, then
+/// every page header), its schema (`detect_schema`), then the metadata
+/// columns row by row into tensors (`TableBuilder`); tensor data is read
+/// only when asked for.
 fn read_file_inner(path: &Path) -> Result<ParquetWeights> {
     let file = modelconv_core::fsx::open_input(path)?;
     let size = file.metadata().at(path)?.len();
@@ -470,13 +474,39 @@ fn read_file_inner(path: &Path) -> Result<ParquetWeights> {
             format!("not a readable Parquet file: {e}"),
         )
     })?;
-    // Column chunk positions come from the (untrusted) footer; arrow-rs
-    // asserts they are not negative when it opens a page reader, so check
-    // every one here: a typed error instead of a panic.
-    // Row counts bound the work of decoding (a footer claiming 2^60 rows of
-    // nulls would otherwise keep the decoder busy for hours): no negative
-    // counts, and at most 8 rows per byte of file (a row holds at least a
-    // layer name, which even a dictionary takes a bit to encode).
+    validate_footer(path, &meta, size)?;
+    check_pages(path, &file, &meta)?;
+    let key_values: BTreeMap<String, String> = meta
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .map(|kvs| {
+            kvs.iter()
+                .filter_map(|kv| Some((kv.key.clone(), kv.value.clone()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let schema = detect_schema(path, &meta)?;
+    let tensors = TableBuilder::new(path, &meta, schema, &key_values).build(file)?;
+    Ok(ParquetWeights {
+        schema: if key_values.get(KEY_SCHEMA).map(String::as_str) == Some("v1") {
+            SchemaVersion::V1
+        } else {
+            schema
+        },
+        tensors,
+        key_values,
+        size,
+    })
+}
+
+/// The footer's claims against the file: row counts bound the work of
+/// decoding (a footer claiming 2^60 rows of nulls would otherwise keep the
+/// decoder busy for hours: no negative counts, and at most 8 rows per byte
+/// of file, since a row holds at least a layer name), and every column
+/// chunk lies inside the file (arrow-rs asserts they are not negative when
+/// it opens a page reader: a typed error instead of a panic).
+fn validate_footer(path: &Path, meta: &ArrowReaderMetadata, size: u64) -> Result<()> {
     let mut total_rows = 0u64;
     for (g, rg) in meta.metadata().row_groups().iter().enumerate() {
         let n = u64::try_from(rg.num_rows()).map_err(|_| {
@@ -519,18 +549,13 @@ fn read_file_inner(path: &Path) -> Result<ParquetWeights> {
             }
         }
     }
-    check_pages(path, &file, &meta)?;
-    let key_values: BTreeMap<String, String> = meta
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .map(|kvs| {
-            kvs.iter()
-                .filter_map(|kv| Some((kv.key.clone(), kv.value.clone()?)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let has = |n: &str| column_index(&meta, n).is_some();
+    Ok(())
+}
+
+/// Which of the weight-table schemas the columns are, refusing tables
+/// that are not weight tables.
+fn detect_schema(path: &Path, meta: &ArrowReaderMetadata) -> Result<SchemaVersion> {
+    let has = |n: &str| column_index(meta, n).is_some();
     let schema = if has("chunk") && has("num_chunks") {
         SchemaVersion::Chunked
     } else if has("quant_type") {
@@ -554,45 +579,229 @@ fn read_file_inner(path: &Path) -> Result<ParquetWeights> {
             "not a weights table: missing column 'data'",
         ));
     }
-    let mut group_starts = Vec::new();
-    let mut acc = 0u64;
-    for rg in meta.metadata().row_groups() {
-        group_starts.push(acc);
-        acc += rg.num_rows() as u64;
-    }
-    let shared = Arc::new(Shared::new(path.to_path_buf(), meta.clone(), group_starts));
+    Ok(schema)
+}
 
-    // Metadata columns only.
-    let mut wanted: Vec<&str> = vec!["layer_name", "shape", "dtype", "num_params"];
-    match schema {
-        SchemaVersion::Chunked => wanted.extend(["chunk", "num_chunks"]),
-        SchemaVersion::V2 => wanted.extend(["quant_type", "scales", "zero_points", "quant_axis"]),
-        SchemaVersion::V1 => {}
-    }
-    let indices: Vec<usize> = wanted
-        .iter()
-        .filter_map(|n| column_index(&meta, n))
-        .collect();
-    let mask = ProjectionMask::roots(meta.parquet_schema(), indices);
-    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone())
-        .with_projection(mask)
-        .with_batch_size(8192)
-        .build()
-        .map_err(|e| bad(path, InvalidKind::MalformedArchive, e.to_string()))?;
+/// Turns the metadata columns into tensors, row by row: V1/V2 rows are
+/// tensors, chunked rows are assembled into tensors from consecutive rows.
+struct TableBuilder<'a> {
+    path: &'a Path,
+    meta: &'a ArrowReaderMetadata,
+    schema: SchemaVersion,
+    chunk_elements: Option<usize>,
+    shared: Arc<Shared>,
+    shared_path: Arc<Path>,
+    tensors: Vec<Tensor>,
+    /// Chunked: the tensor being assembled (its info, rows, chunk count).
+    open: Option<(TensorInfo, Vec<u64>, i32)>,
+}
 
-    let chunk_elements: Option<usize> = key_values
-        .get("modelconv.chunk_elements")
-        .and_then(|v| v.parse().ok());
-    let mut tensors: Vec<Tensor> = Vec::new();
-    // Chunked: the tensor being assembled from consecutive rows.
-    let mut open: Option<(TensorInfo, Vec<u64>, i32)> = None;
-    let mut row_index = 0u64;
-    // A tensor's rows are complete: check the count, build its source.
-    let finish_chunked = |info: TensorInfo,
-                          rows: Vec<u64>,
-                          num_chunks: i32,
-                          tensors: &mut Vec<Tensor>|
-     -> Result<()> {
+/// The metadata columns of one record batch.
+struct Columns {
+    names: arrow_array::StringArray,
+    dtypes: arrow_array::StringArray,
+    shapes: arrow_array::ListArray,
+    nparams: arrow_array::Int64Array,
+}
+
+impl<'a> TableBuilder<'a> {
+    fn new(
+        path: &'a Path,
+        meta: &'a ArrowReaderMetadata,
+        schema: SchemaVersion,
+        key_values: &BTreeMap<String, String>,
+    ) -> Self {
+        let mut group_starts = Vec::new();
+        let mut acc = 0u64;
+        for rg in meta.metadata().row_groups() {
+            group_starts.push(acc);
+            acc += rg.num_rows() as u64;
+        }
+        TableBuilder {
+            path,
+            meta,
+            schema,
+            chunk_elements: key_values
+                .get("modelconv.chunk_elements")
+                .and_then(|v| v.parse().ok()),
+            shared: Arc::new(Shared::new(path.to_path_buf(), meta.clone(), group_starts)),
+            shared_path: Arc::from(path),
+            tensors: Vec::new(),
+            open: None,
+        }
+    }
+
+    /// Reads the metadata columns only and builds every tensor.
+    fn build(mut self, file: std::fs::File) -> Result<Vec<Tensor>> {
+        let path = self.path;
+        let mut wanted: Vec<&str> = vec!["layer_name", "shape", "dtype", "num_params"];
+        match self.schema {
+            SchemaVersion::Chunked => wanted.extend(["chunk", "num_chunks"]),
+            SchemaVersion::V2 => {
+                wanted.extend(["quant_type", "scales", "zero_points", "quant_axis"])
+            }
+            SchemaVersion::V1 => {}
+        }
+        let indices: Vec<usize> = wanted
+            .iter()
+            .filter_map(|n| column_index(self.meta, n))
+            .collect();
+        let mask = ProjectionMask::roots(self.meta.parquet_schema(), indices);
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.meta.clone())
+            .with_projection(mask)
+            .with_batch_size(8192)
+            .build()
+            .map_err(|e| bad(path, InvalidKind::MalformedArchive, e.to_string()))?;
+        let mut row_index = 0u64;
+        for batch in reader {
+            let batch =
+                batch.map_err(|e| bad(path, InvalidKind::MalformedArchive, e.to_string()))?;
+            let cols = self.columns(&batch)?;
+            for i in 0..batch.num_rows() {
+                let global = row_index + i as u64;
+                let info = self.row_info(&cols, i, global)?;
+                match self.schema {
+                    SchemaVersion::Chunked => self.chunk_row(&batch, i, global, info)?,
+                    SchemaVersion::V1 | SchemaVersion::V2 => {
+                        self.whole_row(&batch, i, global, info)?
+                    }
+                }
+            }
+            row_index += batch.num_rows() as u64;
+        }
+        if let Some((o, rows, n)) = self.open.take() {
+            self.finish_chunked(o, rows, n)?;
+        }
+        let mut names = std::collections::HashSet::new();
+        for t in &self.tensors {
+            if !names.insert(t.info.name.as_str()) {
+                return Err(
+                    bad(path, InvalidKind::DuplicateTensor, "tensor appears twice")
+                        .with_tensor(&t.info.name),
+                );
+            }
+        }
+        Ok(self.tensors)
+    }
+
+    fn columns(&self, batch: &RecordBatch) -> Result<Columns> {
+        let col = |n: &str| {
+            batch
+                .schema()
+                .index_of(n)
+                .ok()
+                .map(|i| batch.column(i).clone())
+        };
+        let names = col("layer_name").and_then(|c| c.as_string_opt::<i32>().cloned());
+        let dtypes = col("dtype").and_then(|c| c.as_string_opt::<i32>().cloned());
+        let shapes = col("shape").and_then(|c| c.as_list_opt::<i32>().cloned());
+        let nparams = col("num_params").and_then(|c| c.as_primitive_opt::<Int64Type>().cloned());
+        match (names, dtypes, shapes, nparams) {
+            (Some(names), Some(dtypes), Some(shapes), Some(nparams)) => Ok(Columns {
+                names,
+                dtypes,
+                shapes,
+                nparams,
+            }),
+            _ => Err(bad(
+                self.path,
+                InvalidKind::HeaderNotObject,
+                "metadata columns have unexpected types",
+            )),
+        }
+    }
+
+    /// Row `i`'s name, dtype and shape, checked against its `num_params`.
+    fn row_info(&self, cols: &Columns, i: usize, global: u64) -> Result<TensorInfo> {
+        let path = self.path;
+        let name = cols.names.value(i).to_string();
+        let dtype_s = cols.dtypes.value(i);
+        let dtype = parse_dtype(dtype_s).ok_or_else(|| {
+            bad(path, InvalidKind::BadDtype, format!("dtype '{dtype_s}'"))
+                .with_tensor(&name)
+                .at_offset(global)
+        })?;
+        let shape_arr = cols.shapes.value(i);
+        let shape: Vec<i64> = if let Some(a) = shape_arr.as_primitive_opt::<Int64Type>() {
+            a.values().to_vec()
+        } else if let Some(a) = shape_arr.as_primitive_opt::<Int32Type>() {
+            a.values().iter().map(|&v| i64::from(v)).collect()
+        } else {
+            return Err(bad(
+                path,
+                InvalidKind::BadShape,
+                "shape is not a list of integers",
+            )
+            .with_tensor(&name));
+        };
+        let shape: Vec<usize> = shape
+            .iter()
+            .map(|&d| usize::try_from(d))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| {
+                bad(path, InvalidKind::BadShape, format!("shape {shape:?}")).with_tensor(&name)
+            })?;
+        let info = TensorInfo { name, dtype, shape };
+        let numel = info.checked_numel().ok_or_else(|| {
+            bad(path, InvalidKind::BadShape, "shape overflows").with_tensor(&info.name)
+        })?;
+        if cols.nparams.value(i) != numel as i64 {
+            return Err(bad(
+                path,
+                InvalidKind::SizeMismatch,
+                format!(
+                    "num_params {} but shape {:?} has {numel} elements",
+                    cols.nparams.value(i),
+                    info.shape
+                ),
+            )
+            .with_tensor(&info.name));
+        }
+        Ok(info)
+    }
+
+    /// A chunked row: continues the open tensor, or closes it and opens the next.
+    fn chunk_row(
+        &mut self,
+        batch: &RecordBatch,
+        i: usize,
+        global: u64,
+        info: TensorInfo,
+    ) -> Result<()> {
+        let int = |n: &str| {
+            batch
+                .column_by_name(n)
+                .and_then(|c| c.as_primitive_opt::<Int32Type>().map(|a| a.value(i)))
+                .unwrap_or(-1)
+        };
+        let (chunk, num) = (int("chunk"), int("num_chunks"));
+        match &mut self.open {
+            Some((o, rows, n)) if chunk as usize == rows.len() && *n == num && *o == info => {
+                rows.push(global);
+                Ok(())
+            }
+            _ => {
+                if let Some((o, rows, n)) = self.open.take() {
+                    self.finish_chunked(o, rows, n)?;
+                }
+                if chunk != 0 || num < 1 {
+                    return Err(bad(
+                        self.path,
+                        InvalidKind::BadTensorEntry,
+                        format!("chunk {chunk} of {num} out of order"),
+                    )
+                    .with_tensor(&info.name)
+                    .at_offset(global));
+                }
+                self.open = Some((info, vec![global], num));
+                Ok(())
+            }
+        }
+    }
+
+    /// A tensor's rows are complete: check the count, build its source.
+    fn finish_chunked(&mut self, info: TensorInfo, rows: Vec<u64>, num_chunks: i32) -> Result<()> {
+        let path = self.path;
         if rows.len() != num_chunks as usize {
             return Err(bad(
                 path,
@@ -606,8 +815,8 @@ fn read_file_inner(path: &Path) -> Result<ParquetWeights> {
         })?;
         let esz = info.dtype.size();
         let column = match TYPED.iter().find(|(_, d)| *d == info.dtype) {
-            Some((n, _)) => column_index(&meta, n),
-            None => column_index(&meta, "data"),
+            Some((n, _)) => column_index(self.meta, n),
+            None => column_index(self.meta, "data"),
         }
         .ok_or_else(|| {
             bad(
@@ -617,7 +826,7 @@ fn read_file_inner(path: &Path) -> Result<ParquetWeights> {
             )
             .with_tensor(&info.name)
         })?;
-        let chunk_bytes = match chunk_elements {
+        let chunk_bytes = match self.chunk_elements {
             Some(c) if rows.len() > 1 => c * esz,
             _ => nbytes.div_ceil(rows.len().max(1)).max(esz),
         };
@@ -634,7 +843,7 @@ fn read_file_inner(path: &Path) -> Result<ParquetWeights> {
             .with_tensor(&info.name));
         }
         let source = ChunkedSource {
-            shared: Arc::clone(&shared),
+            shared: Arc::clone(&self.shared),
             name: info.name.clone(),
             column,
             esz,
@@ -642,170 +851,45 @@ fn read_file_inner(path: &Path) -> Result<ParquetWeights> {
             chunk_bytes: chunk_bytes.max(1),
             len: nbytes,
         };
-        tensors.push(Tensor {
+        self.tensors.push(Tensor {
             info,
             source: Arc::new(source),
-            file: std::sync::Arc::from(path),
+            file: Arc::clone(&self.shared_path),
         });
         Ok(())
-    };
+    }
 
-    for batch in reader {
-        let batch = batch.map_err(|e| bad(path, InvalidKind::MalformedArchive, e.to_string()))?;
-        let col = |n: &str| {
-            batch
-                .schema()
-                .index_of(n)
-                .ok()
-                .map(|i| batch.column(i).clone())
-        };
-        let names = col("layer_name").and_then(|c| c.as_string_opt::<i32>().cloned());
-        let dtypes = col("dtype").and_then(|c| c.as_string_opt::<i32>().cloned());
-        let shapes = col("shape").and_then(|c| c.as_list_opt::<i32>().cloned());
-        let nparams = col("num_params").and_then(|c| c.as_primitive_opt::<Int64Type>().cloned());
-        let (Some(names), Some(dtypes), Some(shapes), Some(nparams)) =
-            (names, dtypes, shapes, nparams)
-        else {
-            return Err(bad(
-                path,
-                InvalidKind::HeaderNotObject,
-                "metadata columns have unexpected types",
-            ));
-        };
-        for i in 0..batch.num_rows() {
-            let global = row_index + i as u64;
-            let name = names.value(i).to_string();
-            let dtype_s = dtypes.value(i);
-            let dtype = parse_dtype(dtype_s).ok_or_else(|| {
-                bad(path, InvalidKind::BadDtype, format!("dtype '{dtype_s}'"))
-                    .with_tensor(&name)
-                    .at_offset(global)
-            })?;
-            let shape_arr = shapes.value(i);
-            let shape: Vec<i64> = if let Some(a) = shape_arr.as_primitive_opt::<Int64Type>() {
-                a.values().to_vec()
-            } else if let Some(a) = shape_arr.as_primitive_opt::<Int32Type>() {
-                a.values().iter().map(|&v| i64::from(v)).collect()
-            } else {
-                return Err(bad(
-                    path,
-                    InvalidKind::BadShape,
-                    "shape is not a list of integers",
-                )
-                .with_tensor(&name));
-            };
-            let shape: Vec<usize> = shape
-                .iter()
-                .map(|&d| usize::try_from(d))
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|_| {
-                    bad(path, InvalidKind::BadShape, format!("shape {shape:?}")).with_tensor(&name)
-                })?;
-            let info = TensorInfo {
-                name: name.clone(),
-                dtype,
-                shape,
-            };
-            let numel = info.checked_numel().ok_or_else(|| {
-                bad(path, InvalidKind::BadShape, "shape overflows").with_tensor(&name)
-            })?;
-            if nparams.value(i) != numel as i64 {
-                return Err(bad(
-                    path,
-                    InvalidKind::SizeMismatch,
-                    format!(
-                        "num_params {} but shape {:?} has {numel} elements",
-                        nparams.value(i),
-                        info.shape
-                    ),
-                )
-                .with_tensor(&name));
-            }
-            match schema {
-                SchemaVersion::Chunked => {
-                    let chunk = batch
-                        .column_by_name("chunk")
-                        .and_then(|c| c.as_primitive_opt::<Int32Type>().map(|a| a.value(i)))
-                        .unwrap_or(-1);
-                    let num = batch
-                        .column_by_name("num_chunks")
-                        .and_then(|c| c.as_primitive_opt::<Int32Type>().map(|a| a.value(i)))
-                        .unwrap_or(-1);
-                    match &mut open {
-                        Some((o, rows, n))
-                            if o.name == name
-                                && chunk as usize == rows.len()
-                                && *n == num
-                                && *o == info =>
-                        {
-                            rows.push(global);
-                        }
-                        _ => {
-                            if let Some((o, rows, n)) = open.take() {
-                                finish_chunked(o, rows, n, &mut tensors)?;
-                            }
-                            if chunk != 0 || num < 1 {
-                                return Err(bad(
-                                    path,
-                                    InvalidKind::BadTensorEntry,
-                                    format!("chunk {chunk} of {num} out of order"),
-                                )
-                                .with_tensor(&name)
-                                .at_offset(global));
-                            }
-                            open = Some((info, vec![global], num));
-                        }
-                    }
-                }
-                SchemaVersion::V1 | SchemaVersion::V2 => {
-                    let len = info.checked_nbytes().ok_or_else(|| {
-                        bad(path, InvalidKind::BadShape, "size overflows").with_tensor(&name)
-                    })?;
-                    let column = column_index(&meta, "data").unwrap_or(0);
-                    let quant_of = info.clone();
-                    tensors.push(Tensor {
-                        info,
-                        source: Arc::new(WholeSource {
-                            shared: Arc::clone(&shared),
-                            name,
-                            column,
-                            row: global,
-                            len,
-                            cache: Mutex::new(None),
-                            released: AtomicUsize::new(0),
-                        }),
-                        file: std::sync::Arc::from(path),
-                    });
-                    if schema == SchemaVersion::V2 {
-                        push_quant_companions(path, &batch, i, &quant_of, &mut tensors)?;
-                    }
-                }
-            }
+    /// A V1/V2 row: one tensor (and, for V2, its quantization companions).
+    fn whole_row(
+        &mut self,
+        batch: &RecordBatch,
+        i: usize,
+        global: u64,
+        info: TensorInfo,
+    ) -> Result<()> {
+        let len = info.checked_nbytes().ok_or_else(|| {
+            bad(self.path, InvalidKind::BadShape, "size overflows").with_tensor(&info.name)
+        })?;
+        let column = column_index(self.meta, "data").unwrap_or(0);
+        let quant_of = info.clone();
+        self.tensors.push(Tensor {
+            source: Arc::new(WholeSource {
+                shared: Arc::clone(&self.shared),
+                name: info.name.clone(),
+                column,
+                row: global,
+                len,
+                cache: Mutex::new(None),
+                released: AtomicUsize::new(0),
+            }),
+            info,
+            file: Arc::clone(&self.shared_path),
+        });
+        if self.schema == SchemaVersion::V2 {
+            push_quant_companions(self.path, batch, i, &quant_of, &mut self.tensors)?;
         }
-        row_index += batch.num_rows() as u64;
+        Ok(())
     }
-    if let Some((o, rows, n)) = open.take() {
-        finish_chunked(o, rows, n, &mut tensors)?;
-    }
-    let mut names = std::collections::HashSet::new();
-    for t in &tensors {
-        if !names.insert(t.info.name.clone()) {
-            return Err(
-                bad(path, InvalidKind::DuplicateTensor, "tensor appears twice")
-                    .with_tensor(&t.info.name),
-            );
-        }
-    }
-    Ok(ParquetWeights {
-        schema: if key_values.get(KEY_SCHEMA).map(String::as_str) == Some("v1") {
-            SchemaVersion::V1
-        } else {
-            schema
-        },
-        tensors,
-        key_values,
-        size,
-    })
 }
 
 /// V2 rows with quantization: adds `X_scale` (F32) and `X_zero_point` (I64) tensors.
