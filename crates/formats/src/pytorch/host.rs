@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use modelconv_core::DType;
 
-use super::pickle::{Host, Obj, PResult, PickleError, PickleErrorKind, Value, Vm};
+use super::pickle::{Dict, Host, Instance, Obj, PResult, PickleError, PickleErrorKind, Value, Vm};
 
 /// A storage referenced by a persistent id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -314,20 +314,20 @@ impl Host for TorchHost {
         let argv: Vec<Value> = vm.seq(&args).map(<[Value]>::to_vec).unwrap_or_default();
         if !is_allowed(module, name, self.torchscript) {
             // Only reachable in permissive mode: record, never call.
-            return vm.alloc(Obj::Object {
+            return vm.alloc(Obj::Object(Box::new(Instance {
                 class: Rc::clone(g),
                 args: Some(args),
                 state: None,
-            });
+            })));
         }
         match (module, name) {
             ("collections", "OrderedDict" | "Counter") => {
-                let d = vm.alloc(Obj::Dict(Vec::new()))?;
+                let d = vm.alloc(Obj::Dict(Box::default()))?;
                 if let Some(pairs) = argv.first().and_then(|a| vm.seq(a)).map(<[Value]>::to_vec) {
-                    let mut entries = Vec::new();
+                    let mut entries = Dict::default();
                     for p in pairs {
                         match vm.seq(&p) {
-                            Some([k, v]) => entries.push((k.clone(), v.clone())),
+                            Some([k, v]) => entries.insert(k.clone(), v.clone()),
                             _ => {
                                 return Err(PickleError::malformed(
                                     "OrderedDict argument is not a list of pairs",
@@ -337,7 +337,7 @@ impl Host for TorchHost {
                     }
                     if let Value::Ref(i) = d {
                         if let Some(Obj::Dict(slot)) = vm.arena.get_mut(i) {
-                            *slot = entries;
+                            **slot = entries;
                         }
                     }
                 }
@@ -418,11 +418,11 @@ impl Host for TorchHost {
                 // Classes accepted as plain data (TorchScript modules,
                 // torch.nn modules): an object whose state BUILD fills in.
                 if module.starts_with("__torch__") || module.starts_with("torch.nn.modules.") {
-                    return vm.alloc(Obj::Object {
+                    return vm.alloc(Obj::Object(Box::new(Instance {
                         class: Rc::clone(g),
                         args: Some(args),
                         state: None,
-                    });
+                    })));
                 }
                 let what = match name {
                     "_rebuild_qtensor" => "quantized tensors",

@@ -243,11 +243,20 @@ fn read_zip(path: &Path, file: &Arc<MmapFile>, permissive: bool) -> Result<Torch
             .ok_or_else(|| Error::Internal(format!("zip member {data_pkl} vanished")))?;
         read_member(path, &mut zip, m, MAX_PICKLE_BYTES)?
     };
+    let constants_name = format!("{prefix}constants.pkl");
+    let constants = match members.get(&constants_name) {
+        Some(m) => Some(read_member(path, &mut zip, m, MAX_PICKLE_BYTES)?),
+        None => None,
+    };
+    // Everything below works from `members` and the map; the archive's own
+    // index (a few hundred bytes per member) is not kept while the pickle runs.
+    drop(zip);
     let mut host = TorchHost::new(PidStyle::Zip, torchscript);
     host.permissive = permissive;
     let mut vm = Vm::new(Limits::default());
     let (root, _) = pickle::run(&pickle_bytes, &mut host, &mut vm)
         .map_err(|e| pickle_error(path, &data_pkl, e))?;
+    drop(pickle_bytes);
 
     // Storage bytes: `<prefix>data/<key>`, zero-copy when stored uncompressed.
     let budget = InflateBudget::new(path);
@@ -331,12 +340,10 @@ fn read_zip(path: &Path, file: &Arc<MmapFile>, permissive: bool) -> Result<Torch
     } else {
         TorchKind::Zip
     };
-    let mut file = finish(path, kind, &vm, &host, &root, &storages, bytes.len() as u64)?;
+    let mut file = finish(path, kind, vm, &host, &root, &storages, bytes.len() as u64)?;
     // TorchScript code constants: checked like data.pkl (so hostile content
     // there is refused too) and counted; they are not parameters or buffers.
-    let constants_name = format!("{prefix}constants.pkl");
-    if let Some(m) = members.get(&constants_name) {
-        let pickle_bytes = read_member(path, &mut zip, m, MAX_PICKLE_BYTES)?;
+    if let Some(pickle_bytes) = constants {
         let mut chost = TorchHost::new(PidStyle::Zip, true);
         chost.permissive = permissive;
         let mut cvm = Vm::new(Limits::default());
@@ -539,7 +546,7 @@ fn read_legacy(path: &Path, file: &Arc<MmapFile>, permissive: bool) -> Result<To
     finish(
         path,
         TorchKind::Legacy,
-        &vm,
+        vm,
         &host,
         &root,
         &storages,
@@ -825,7 +832,7 @@ fn read_tar(path: &Path, file: &Arc<MmapFile>, permissive: bool) -> Result<Torch
     finish(
         path,
         TorchKind::LegacyTar,
-        &vm,
+        vm,
         &host,
         &root,
         &storages,
@@ -839,10 +846,12 @@ struct Found {
     visits: usize,
 }
 
+/// Turns the unpickled object tree into tensors. Takes the VM to drop it
+/// (the arena and memo, most of the memory) before the tensors are built.
 fn finish(
     path: &Path,
     kind: TorchKind,
-    vm: &Vm,
+    owned_vm: Vm,
     host: &TorchHost,
     root: &Value,
     storages: &[StorageData],
@@ -854,6 +863,7 @@ fn finish(
         visits: 0,
     };
     // A training checkpoint: take the weights, list the rest as skipped.
+    let vm = &owned_vm;
     let weights_key = vm.dict(root).and_then(|entries| {
         WEIGHT_KEYS.iter().find_map(|k| {
             entries
@@ -884,27 +894,35 @@ fn finish(
         }
     }
 
-    let mut tensors = Vec::new();
-    let mut aliases = Vec::new();
-    let mut seen: HashMap<TensorRef, String> = HashMap::new();
-    let mut names = HashSet::new();
-    for (name, obj) in found.tensors {
-        let Some(host::HostObj::Tensor(t)) = host.objects.get(obj) else {
-            continue;
-        };
-        if !names.insert(name.clone()) {
+    let weights_key = weights_key.map(|(k, _)| k);
+    drop(owned_vm);
+
+    let mut names = HashSet::with_capacity(found.tensors.len());
+    for (name, _) in &found.tensors {
+        if !names.insert(name.as_str()) {
             return Err(Error::invalid(
                 path,
                 InvalidKind::DuplicateTensor,
                 "two tensors flatten to the same name",
             )
-            .with_tensor(&name));
+            .with_tensor(name));
         }
-        if let Some(first) = seen.get(t) {
-            aliases.push((name, first.clone()));
+    }
+    drop(names);
+    let file: Arc<Path> = Arc::from(path);
+    let mut tensors: Vec<Tensor> = Vec::with_capacity(found.tensors.len());
+    let mut aliases = Vec::new();
+    // Tensor views already taken → index into `tensors`.
+    let mut seen: HashMap<&TensorRef, usize> = HashMap::new();
+    for (name, obj) in found.tensors {
+        let Some(host::HostObj::Tensor(t)) = host.objects.get(obj) else {
+            continue;
+        };
+        if let Some(first) = seen.get(t).and_then(|&i| tensors.get(i)) {
+            aliases.push((name, first.info.name.clone()));
             continue;
         }
-        seen.insert(t.clone(), name.clone());
+        seen.insert(t, tensors.len());
         let storage = storages.get(t.storage).ok_or_else(|| {
             Error::Internal(format!("tensor '{name}' refers to an unknown storage"))
         })?;
@@ -928,14 +946,14 @@ fn finish(
                 shape,
             },
             source: Arc::new(source),
-            file: std::sync::Arc::from(path),
+            file: Arc::clone(&file),
         });
     }
     Ok(TorchFile {
         kind,
         tensors,
         aliases,
-        weights_key: weights_key.map(|(k, _)| k),
+        weights_key,
         skipped,
         globals: host.globals.clone(),
         size,
@@ -961,7 +979,7 @@ fn join(prefix: &str, name: &str) -> String {
 /// The BUILD state of an object as dict entries (modules pickle a dict).
 fn object_state<'a>(vm: &'a Vm, v: &Value) -> Option<&'a [(Value, Value)]> {
     match vm.obj(v)? {
-        Obj::Object { state: Some(s), .. } => vm.dict(s),
+        Obj::Object(o) => vm.dict(o.state.as_ref()?),
         _ => None,
     }
 }
@@ -972,8 +990,11 @@ fn has_tensor(vm: &Vm, host: &TorchHost, v: &Value, depth: usize) -> bool {
     }
     match vm.obj(v) {
         Some(Obj::Host(i)) => matches!(host.objects.get(*i), Some(host::HostObj::Tensor(_))),
-        Some(Obj::Dict(d)) => d.iter().any(|(_, x)| has_tensor(vm, host, x, depth + 1)),
-        Some(Obj::Object { .. }) => object_state(vm, v)
+        Some(Obj::Dict(d)) => d
+            .entries()
+            .iter()
+            .any(|(_, x)| has_tensor(vm, host, x, depth + 1)),
+        Some(Obj::Object(_)) => object_state(vm, v)
             .is_some_and(|d| d.iter().any(|(_, x)| has_tensor(vm, host, x, depth + 1))),
         Some(Obj::List(l)) | Some(Obj::Tuple(l)) => {
             l.iter().any(|x| has_tensor(vm, host, x, depth + 1))
@@ -1008,15 +1029,17 @@ impl Found {
                     self.tensors.push((prefix.to_string(), *i));
                 }
             }
-            Some(Obj::Dict(d)) => {
-                children.extend(d.iter().map(|(k, x)| (join(prefix, &key_name(k)), x)))
-            }
+            Some(Obj::Dict(d)) => children.extend(
+                d.entries()
+                    .iter()
+                    .map(|(k, x)| (join(prefix, &key_name(k)), x)),
+            ),
             Some(Obj::List(l)) | Some(Obj::Tuple(l)) => children.extend(
                 l.iter()
                     .enumerate()
                     .map(|(i, x)| (join(prefix, &i.to_string()), x)),
             ),
-            Some(Obj::Object { .. }) => {
+            Some(Obj::Object(_)) => {
                 let state = object_state(vm, v).unwrap_or(&[]);
                 let module_dicts = ["_parameters", "_buffers", "_modules"];
                 let is_module = |k: &Value| k.as_str().is_some_and(|k| module_dicts.contains(&k));

@@ -70,21 +70,104 @@ pub enum Obj {
     /// A list.
     List(Vec<Value>),
     /// A dict (insertion order kept; later duplicates replace earlier ones).
-    Dict(Vec<(Value, Value)>),
+    /// Boxed, like [`Obj::Object`], so that an arena slot stays 32 bytes.
+    Dict(Box<Dict>),
     /// A set or frozenset.
     Set(Vec<Value>),
     /// An instance of a class the host accepted as data, never constructed
-    /// for real: its class, constructor arguments and BUILD state.
-    Object {
-        /// `module.name` of the class.
-        class: Rc<(String, String)>,
-        /// Constructor arguments (a tuple ref), if any.
-        args: Option<Value>,
-        /// BUILD state, if any.
-        state: Option<Value>,
-    },
+    /// for real.
+    Object(Box<Instance>),
     /// Something the host made (a storage, a tensor, ...), by host-defined id.
     Host(usize),
+}
+
+/// An instance of a class the host accepted as data: its class,
+/// constructor arguments and BUILD state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instance {
+    /// `module.name` of the class.
+    pub class: Rc<(String, String)>,
+    /// Constructor arguments (a tuple ref), if any.
+    pub args: Option<Value>,
+    /// BUILD state, if any.
+    pub state: Option<Value>,
+}
+
+/// A dict's entries in insertion order, with a hash index over the keys so
+/// that a pickle with many keys (a state dict of 200k tensors) is read in
+/// linear time. Keys compare as [`Value`]s do; NaN floats, which equal
+/// nothing, are never found again and simply append.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Dict {
+    entries: Vec<(Value, Value)>,
+    index: HashMap<Key, usize>,
+}
+
+/// A hashable stand-in for a [`Value`] used as a dict key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    None,
+    Bool(bool),
+    Int(i64),
+    BigInt(Rc<[u8]>),
+    Float(u64),
+    Str(Rc<str>),
+    Bytes(Rc<[u8]>),
+    Global(Rc<(String, String)>),
+    Ref(usize),
+}
+
+impl Key {
+    fn of(v: &Value) -> Option<Key> {
+        Some(match v {
+            Value::None => Key::None,
+            Value::Bool(b) => Key::Bool(*b),
+            Value::Int(i) => Key::Int(*i),
+            Value::BigInt(b) => Key::BigInt(b.clone()),
+            Value::Float(f) if f.is_nan() => return None,
+            // 0.0 == -0.0, so they share a key.
+            Value::Float(f) => Key::Float(if *f == 0.0 { 0 } else { f.to_bits() }),
+            Value::Str(s) => Key::Str(s.clone()),
+            Value::Bytes(b) => Key::Bytes(b.clone()),
+            Value::Global(g) => Key::Global(g.clone()),
+            Value::Ref(i) => Key::Ref(*i),
+        })
+    }
+}
+
+impl Dict {
+    /// Sets `key` to `value`, replacing an equal key's value in place.
+    pub fn insert(&mut self, key: Value, value: Value) {
+        match Key::of(&key) {
+            Some(k) => match self.index.get(&k) {
+                Some(&i) => {
+                    if let Some(slot) = self.entries.get_mut(i) {
+                        slot.1 = value;
+                    }
+                }
+                None => {
+                    self.index.insert(k, self.entries.len());
+                    self.entries.push((key, value));
+                }
+            },
+            None => self.entries.push((key, value)),
+        }
+    }
+
+    /// The entries in insertion order.
+    pub fn entries(&self) -> &[(Value, Value)] {
+        &self.entries
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True if the dict has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
 }
 
 /// Why a pickle could not be interpreted.
@@ -182,13 +265,67 @@ impl Default for Limits {
     }
 }
 
+/// Arena objects in fixed-size chunks: growing never copies what is there
+/// (a `Vec` would hold the old and the doubled buffer at once, and a state
+/// dict of 200k tensors makes a million objects).
+#[derive(Debug, Default)]
+pub struct Arena {
+    chunks: Vec<Vec<Obj>>,
+    len: usize,
+}
+
+const ARENA_CHUNK: usize = 1 << 14;
+
+impl Arena {
+    /// The object at `i`.
+    pub fn get(&self, i: usize) -> Option<&Obj> {
+        self.chunks.get(i / ARENA_CHUNK)?.get(i % ARENA_CHUNK)
+    }
+
+    /// The object at `i`, mutably.
+    pub fn get_mut(&mut self, i: usize) -> Option<&mut Obj> {
+        self.chunks
+            .get_mut(i / ARENA_CHUNK)?
+            .get_mut(i % ARENA_CHUNK)
+    }
+
+    /// The number of objects.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends `obj`; returns its index.
+    fn push(&mut self, obj: Obj) -> usize {
+        match self.chunks.last_mut() {
+            Some(c) if c.len() < ARENA_CHUNK => c.push(obj),
+            _ => {
+                let mut c = Vec::with_capacity(ARENA_CHUNK);
+                c.push(obj);
+                self.chunks.push(c);
+            }
+        }
+        self.len += 1;
+        self.len - 1
+    }
+}
+
 /// The interpreter state: arena, stack, memo.
 pub struct Vm {
     /// All containers and objects.
-    pub arena: Vec<Obj>,
+    pub arena: Arena,
     stack: Vec<Value>,
     marks: Vec<usize>,
     memo: HashMap<u32, Value>,
+    /// What the host made of each global, by module then name: a state
+    /// dict names `_rebuild_tensor_v2` once per tensor, resolved once here.
+    globals: HashMap<String, HashMap<String, Value>>,
+    /// The empty tuple, shared as in CPython (tuples are immutable).
+    empty_tuple: Option<Value>,
     cells: usize,
     limits: Limits,
 }
@@ -204,12 +341,39 @@ impl Vm {
     /// A fresh interpreter.
     pub fn new(limits: Limits) -> Self {
         Vm {
-            arena: Vec::new(),
+            arena: Arena::default(),
             stack: Vec::new(),
             marks: Vec::new(),
             memo: HashMap::new(),
+            globals: HashMap::new(),
+            empty_tuple: None,
             cells: 0,
             limits,
+        }
+    }
+
+    /// The global `module.name`, asking the host the first time only.
+    fn global(&mut self, host: &mut dyn Host, module: &str, name: &str) -> PResult<Value> {
+        if let Some(v) = self.globals.get(module).and_then(|m| m.get(name)) {
+            return Ok(v.clone());
+        }
+        let v = host.global(self, module, name)?;
+        self.globals
+            .entry(module.to_string())
+            .or_default()
+            .insert(name.to_string(), v.clone());
+        Ok(v)
+    }
+
+    /// The shared empty tuple.
+    fn empty_tuple(&mut self) -> PResult<Value> {
+        match &self.empty_tuple {
+            Some(v) => Ok(v.clone()),
+            None => {
+                let v = self.tuple(Vec::new())?;
+                self.empty_tuple = Some(v.clone());
+                Ok(v)
+            }
         }
     }
 
@@ -223,8 +387,7 @@ impl Vm {
             Obj::Dict(v) => v.len() * 2,
             _ => 1,
         })?;
-        self.arena.push(obj);
-        Ok(Value::Ref(self.arena.len() - 1))
+        Ok(Value::Ref(self.arena.push(obj)))
     }
 
     fn count_cells(&mut self, n: usize) -> PResult<()> {
@@ -254,7 +417,7 @@ impl Vm {
     /// The entries of a dict value.
     pub fn dict(&self, v: &Value) -> Option<&[(Value, Value)]> {
         match self.obj(v)? {
-            Obj::Dict(d) => Some(d),
+            Obj::Dict(d) => Some(d.entries()),
             _ => None,
         }
     }
@@ -354,11 +517,7 @@ impl Vm {
             Some(Obj::Dict(d)) => {
                 let mut it = items.into_iter();
                 while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                    if let Some(slot) = d.iter_mut().find(|(ek, _)| *ek == k) {
-                        slot.1 = v;
-                    } else {
-                        d.push((k, v));
-                    }
+                    d.insert(k, v);
                 }
                 Ok(())
             }
@@ -377,9 +536,9 @@ impl Vm {
             ));
         };
         match self.arena.get(*i) {
-            Some(Obj::Object { .. }) => {
-                if let Some(Obj::Object { state: s, .. }) = self.arena.get_mut(*i) {
-                    *s = Some(state);
+            Some(Obj::Object(_)) => {
+                if let Some(Obj::Object(o)) = self.arena.get_mut(*i) {
+                    o.state = Some(state);
                 }
                 Ok(())
             }
@@ -801,7 +960,7 @@ fn step(r: &mut Reader, host: &mut dyn Host, vm: &mut Vm) -> PResult<Option<Valu
         }
         // Containers.
         b')' => {
-            let v = vm.tuple(Vec::new())?;
+            let v = vm.empty_tuple()?;
             vm.push(v)?;
         }
         b't' => {
@@ -828,12 +987,12 @@ fn step(r: &mut Reader, host: &mut dyn Host, vm: &mut Vm) -> PResult<Option<Valu
             vm.push(v)?;
         }
         b'}' => {
-            let v = vm.alloc(Obj::Dict(Vec::new()))?;
+            let v = vm.alloc(Obj::Dict(Box::default()))?;
             vm.push(v)?;
         }
         b'd' => {
             let items = vm.pop_mark()?;
-            let v = vm.alloc(Obj::Dict(Vec::new()))?;
+            let v = vm.alloc(Obj::Dict(Box::default()))?;
             vm.set_items(&v, items)?;
             vm.push(v)?;
         }
@@ -869,9 +1028,9 @@ fn step(r: &mut Reader, host: &mut dyn Host, vm: &mut Vm) -> PResult<Option<Valu
         }
         // Globals, calls, objects: decided by the host.
         b'c' => {
-            let module = r.line_str()?.to_string();
-            let name = r.line_str()?.to_string();
-            let g = host.global(vm, &module, &name)?;
+            let module = r.line_str()?;
+            let name = r.line_str()?;
+            let g = vm.global(host, module, name)?;
             vm.push(g)?;
         }
         0x93 => {
@@ -881,7 +1040,7 @@ fn step(r: &mut Reader, host: &mut dyn Host, vm: &mut Vm) -> PResult<Option<Valu
                 return Err(PickleError::malformed("STACK_GLOBAL needs two strings"));
             };
             let (module, name) = (module.to_string(), name.to_string());
-            let g = host.global(vm, &module, &name)?;
+            let g = vm.global(host, &module, &name)?;
             vm.push(g)?;
         }
         b'R' => {
@@ -1109,5 +1268,75 @@ mod tests {
         deep.extend(std::iter::repeat_n(b'a', 99_999));
         deep.push(b'.');
         assert!(load(&deep).is_ok());
+    }
+
+    #[test]
+    fn a_repeated_dict_key_keeps_its_place_and_takes_the_last_value() -> PResult<()> {
+        // {'a': 1, 'b': 2} then SETITEMS 'a': 3 — as dict.update would.
+        let data =
+            b"\x80\x02}(X\x01\x00\x00\x00aK\x01X\x01\x00\x00\x00bK\x02X\x01\x00\x00\x00aK\x03u.";
+        let (v, vm) = load(data)?;
+        let d = vm
+            .dict(&v)
+            .ok_or_else(|| PickleError::malformed("not a dict"))?;
+        let pairs: Vec<(Option<&str>, Option<i64>)> =
+            d.iter().map(|(k, v)| (k.as_str(), v.as_int())).collect();
+        assert_eq!(pairs, [(Some("a"), Some(3)), (Some("b"), Some(2))]);
+        Ok(())
+    }
+
+    #[test]
+    fn arena_slots_are_small_and_span_chunks() -> PResult<()> {
+        assert_eq!(std::mem::size_of::<Obj>(), 32);
+        // A list of 40 000 empty lists: more objects than one arena chunk.
+        let mut data = b"\x80\x02](".to_vec();
+        data.extend(std::iter::repeat_n(b']', 40_000));
+        data.extend_from_slice(b"e.");
+        let (v, vm) = load(&data)?;
+        let items = vm
+            .seq(&v)
+            .ok_or_else(|| PickleError::malformed("not a list"))?;
+        assert_eq!(items.len(), 40_000);
+        assert_eq!(vm.arena.len(), 40_001);
+        assert!(matches!(vm.obj(&items[39_999]), Some(Obj::List(l)) if l.is_empty()));
+        Ok(())
+    }
+
+    /// Counts the globals it is asked to resolve; calls give None.
+    struct Counting(usize);
+
+    impl Host for Counting {
+        fn global(&mut self, _: &mut Vm, module: &str, name: &str) -> PResult<Value> {
+            self.0 += 1;
+            Ok(Value::Global(Rc::new((module.into(), name.into()))))
+        }
+        fn call(&mut self, _: &mut Vm, _: &Value, _: Value) -> PResult<Value> {
+            Ok(Value::None)
+        }
+        fn persistent_load(&mut self, _: &mut Vm, pid: Value) -> PResult<Value> {
+            Ok(pid)
+        }
+    }
+
+    #[test]
+    fn a_global_is_resolved_once_and_empty_tuples_are_shared() -> PResult<()> {
+        // (OrderedDict(), OrderedDict(), OrderedDict()) with GLOBAL each time.
+        let mut data = b"\x80\x02(".to_vec();
+        for _ in 0..3 {
+            data.extend_from_slice(b"ccollections\nOrderedDict\n)R");
+        }
+        data.extend_from_slice(b"t.");
+        let mut host = Counting(0);
+        let mut vm = Vm::new(Limits::default());
+        run(&data, &mut host, &mut vm)?;
+        assert_eq!(host.0, 1);
+        // ((), ()): one arena object for both.
+        let (v, vm) = load(b"\x80\x02))\x86.")?;
+        let t = vm
+            .seq(&v)
+            .ok_or_else(|| PickleError::malformed("not a tuple"))?;
+        assert_eq!(t[0], t[1]);
+        assert_eq!(vm.arena.len(), 2);
+        Ok(())
     }
 }

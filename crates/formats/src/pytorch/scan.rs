@@ -17,7 +17,7 @@
 //! cannot read to the end is reported: a loader may be more lenient than
 //! we are (PyTorch ignores zip CRCs), so "unreadable" is not "safe".
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{Cursor, Read};
 use std::path::Path;
 
@@ -27,7 +27,7 @@ use modelconv_core::tensor::MmapFile;
 use std::rc::Rc;
 
 use super::host::{is_allowed, GlobalStatus};
-use super::pickle::{self, Host, Limits, Obj, PResult, Value, Vm};
+use super::pickle::{self, Host, Instance, Limits, Obj, PResult, Value, Vm};
 use super::MAX_PICKLE_BYTES;
 
 /// How many concatenated pickles a non-zip file is scanned for.
@@ -97,18 +97,18 @@ impl Host for ScanHost {
         // Containers stay containers, so SETITEMS/APPENDS that follow work.
         match (class.0.as_str(), class.1.as_str()) {
             ("collections", "OrderedDict" | "defaultdict")
-            | ("builtins" | "__builtin__", "dict") => return vm.alloc(Obj::Dict(Vec::new())),
+            | ("builtins" | "__builtin__", "dict") => return vm.alloc(Obj::Dict(Box::default())),
             ("builtins" | "__builtin__", "list") => return vm.alloc(Obj::List(Vec::new())),
             ("builtins" | "__builtin__", "set" | "frozenset") => {
                 return vm.alloc(Obj::Set(Vec::new()))
             }
             _ => {}
         }
-        vm.alloc(Obj::Object {
+        vm.alloc(Obj::Object(Box::new(Instance {
             class,
             args: Some(args),
             state: None,
-        })
+        })))
     }
 
     fn persistent_load(&mut self, _vm: &mut Vm, _pid: Value) -> PResult<Value> {
@@ -206,12 +206,9 @@ fn scan_zip(bytes: &[u8]) -> PickleScan {
                 .into(),
         );
     }
+    // From the central directory only: no member's local header is read.
     let names: Vec<String> = (0..zip.len())
-        .filter_map(|i| {
-            zip.by_index_raw(i)
-                .ok()
-                .and_then(|m| m.name().ok().map(String::from))
-        })
+        .filter_map(|i| zip.name_for_index(i)?.ok().map(String::from))
         .collect();
     let mut lower: BTreeMap<String, &str> = BTreeMap::new();
     for n in &names {
@@ -228,7 +225,22 @@ fn scan_zip(bytes: &[u8]) -> PickleScan {
     if torchscript {
         out.container = "torchscript";
     }
+    // `torch.load` unpickles only `<prefix>/data.pkl` (and TorchScript's
+    // `.pkl` members); a storage `<prefix>/data/<n>` is raw tensor bytes,
+    // which may start like a pickle by chance (65541.0f32 is `80 02 80 47`).
+    let archives: HashSet<&str> = names
+        .iter()
+        .filter_map(|n| n.strip_suffix("/data.pkl"))
+        .collect();
+    let is_storage = |name: &str| {
+        name.rsplit_once("/data/").is_some_and(|(prefix, key)| {
+            archives.contains(prefix) && !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit())
+        })
+    };
     for (i, name) in names.iter().enumerate() {
+        if is_storage(name) {
+            continue;
+        }
         let is_code =
             (name.contains("/code/") || name.starts_with("code/")) && !name.ends_with(".debug_pkl");
         if is_code && !name.ends_with('/') {
@@ -359,5 +371,33 @@ mod tests {
             Some(&GlobalStatus::Forbidden),
             "{s:?}"
         );
+    }
+
+    #[test]
+    fn storages_that_start_like_a_pickle_are_data() {
+        use std::io::Write;
+        // 65541.0f32 is 80 02 80 47: PROTO 2 then garbage, as a storage.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.pt");
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        z.start_file("archive/data.pkl", opts).unwrap();
+        z.write_all(b"\x80\x02}.").unwrap();
+        for name in ["archive/data/0", "archive/extra.bin"] {
+            z.start_file(name, opts).unwrap();
+            z.write_all(&65541f32.to_le_bytes()).unwrap();
+        }
+        z.finish().unwrap();
+        let s = scan_file(&path).unwrap();
+        // The storage is skipped; the same bytes elsewhere are still read
+        // as a (broken) pickle.
+        let locations: Vec<&str> = s.pickles.iter().map(|p| p.location.as_str()).collect();
+        assert_eq!(
+            locations,
+            ["archive/data.pkl", "archive/extra.bin"],
+            "{s:?}"
+        );
+        assert!(s.pickles[1].error.is_some());
     }
 }
