@@ -52,7 +52,7 @@ pub const MAX_LEN: u64 = 1 << 30;
 pub const MAX_NAME: usize = 63;
 
 /// A metadata value.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Value {
     /// uint8
     U8(u8),
@@ -74,6 +74,10 @@ pub enum Value {
     Str(String),
     /// array of one element type (type id kept for empty arrays)
     Array(u32, Vec<Value>),
+    /// array of strings (what the reader makes of every string array): one
+    /// buffer, not a `String` per element. Equal to the same strings as an
+    /// [`Value::Array`] of type 8.
+    Strings(StrArray),
     /// uint64
     U64(u64),
     /// int64
@@ -95,10 +99,27 @@ impl Value {
             Value::F32(_) => 6,
             Value::Bool(_) => 7,
             Value::Str(_) => 8,
-            Value::Array(..) => 9,
+            Value::Array(..) | Value::Strings(_) => 9,
             Value::U64(_) => 10,
             Value::I64(_) => 11,
             Value::F64(_) => 12,
+        }
+    }
+
+    /// The number of elements, if this is an array.
+    pub fn array_len(&self) -> Option<usize> {
+        match self {
+            Value::Array(_, v) => Some(v.len()),
+            Value::Strings(s) => Some(s.len()),
+            _ => None,
+        }
+    }
+
+    /// The strings, if this is an array of strings.
+    pub fn as_strings(&self) -> Option<&StrArray> {
+        match self {
+            Value::Strings(s) => Some(s),
+            _ => None,
         }
     }
 
@@ -147,6 +168,14 @@ impl Value {
             ),
             Value::Str(s) => format!("{s:?}"),
             Value::Array(_, v) if v.len() > 8 => format!("[{} items]", v.len()),
+            Value::Strings(v) if v.len() > 8 => format!("[{} items]", v.len()),
+            Value::Strings(v) => format!(
+                "[{}]",
+                v.iter()
+                    .map(|s| format!("{s:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             Value::Array(_, v) => format!(
                 "[{}]",
                 v.iter()
@@ -162,6 +191,83 @@ impl Value {
                 .map(|v| v.to_string())
                 .unwrap_or_else(|| format!("{other:?}")),
         }
+    }
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        use Value::*;
+        match (self, other) {
+            (U8(a), U8(b)) => a == b,
+            (I8(a), I8(b)) => a == b,
+            (U16(a), U16(b)) => a == b,
+            (I16(a), I16(b)) => a == b,
+            (U32(a), U32(b)) => a == b,
+            (I32(a), I32(b)) => a == b,
+            (F32(a), F32(b)) => a == b,
+            (Bool(a), Bool(b)) => a == b,
+            (Str(a), Str(b)) => a == b,
+            (Array(ta, a), Array(tb, b)) => ta == tb && a == b,
+            (Strings(a), Strings(b)) => a == b,
+            (Strings(s), Array(t, v)) | (Array(t, v), Strings(s)) => {
+                *t == 8 && s.len() == v.len() && s.iter().zip(v).all(|(a, b)| b.as_str() == Some(a))
+            }
+            (U64(a), U64(b)) => a == b,
+            (I64(a), I64(b)) => a == b,
+            (F64(a), F64(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// An array of strings in one buffer: a 2M-token vocabulary is one text
+/// and 2M offsets, not 2M `String`s and `Value`s (issue #23).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StrArray {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl StrArray {
+    /// The number of strings.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True if there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Appends a string.
+    pub fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+        self.ends.push(self.text.len());
+    }
+
+    /// The string at `i`.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)?;
+        let start = match i {
+            0 => 0,
+            _ => *self.ends.get(i - 1)?,
+        };
+        self.text.get(start..end)
+    }
+
+    /// The strings in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        (0..self.len()).map(|i| self.get(i).unwrap_or_default())
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for StrArray {
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
+        let mut a = StrArray::default();
+        for s in iter {
+            a.push(s.as_ref());
+        }
+        a
     }
 }
 
@@ -339,6 +445,11 @@ impl<'a> Cursor<'a> {
     }
 
     fn string(&mut self, what: &str) -> Result<String> {
+        self.str_ref(what).map(str::to_string)
+    }
+
+    /// The next string, borrowed from the file.
+    fn str_ref(&mut self, what: &str) -> Result<&'a str> {
         let len = self.u64(what)?;
         if len > MAX_LEN && len <= self.remaining() as u64 {
             return Err(self.err(
@@ -359,7 +470,7 @@ impl<'a> Cursor<'a> {
                 )
             })?;
         let bytes = self.take(len, what)?;
-        String::from_utf8(bytes.to_vec())
+        std::str::from_utf8(bytes)
             .map_err(|_| self.err(InvalidKind::HeaderNotUtf8, format!("{what} is not UTF-8")))
     }
 
@@ -427,6 +538,13 @@ impl<'a> Cursor<'a> {
                         InvalidKind::LimitExceeded,
                         format!("'{key}': array of {n} elements (at most {MAX_LEN})"),
                     ));
+                }
+                if ety == 8 {
+                    let mut a = StrArray::default();
+                    for _ in 0..n {
+                        a.push(self.str_ref(key)?);
+                    }
+                    return Ok(Value::Strings(a));
                 }
                 // Bounded by the bytes left, but a Value is larger than its
                 // encoding: grow as elements are actually read.

@@ -306,9 +306,10 @@ pub fn to_hf(mut model: Model, source: std::sync::Arc<crate::GgufSource>) -> Res
     let f = |k: &str| get(file, &format!("{arch}.{k}")).and_then(Value::as_f64);
     let has_output = file.tensors.iter().any(|t| t.name == "output.weight");
     let vocab = u("vocab_size")
-        .or_else(|| match get(file, "tokenizer.ggml.tokens") {
-            Some(Value::Array(_, v)) => Some(v.len() as u64),
-            _ => None,
+        .or_else(|| {
+            get(file, "tokenizer.ggml.tokens")
+                .and_then(Value::array_len)
+                .map(|n| n as u64)
         })
         .or_else(|| {
             file.tensors
@@ -375,10 +376,9 @@ pub fn to_hf(mut model: Model, source: std::sync::Arc<crate::GgufSource>) -> Res
     match crate::vocab::can_rebuild(file) {
         Ok(true) => {
             // Built when an output carries them; the size is an estimate.
-            let tokens = match get(file, "tokenizer.ggml.tokens") {
-                Some(Value::Array(_, v)) => v.len() as u64,
-                _ => 0,
-            };
+            let tokens = get(file, "tokenizer.ggml.tokens")
+                .and_then(Value::array_len)
+                .unwrap_or(0) as u64;
             for (name, config, size) in [
                 ("tokenizer.json", false, 64 * tokens + 4096),
                 ("tokenizer_config.json", true, 64 * 1024),
@@ -413,6 +413,7 @@ pub fn json_value(v: &Value) -> Json {
         Value::F32(x) => json!(x),
         Value::F64(x) => json!(x),
         Value::Array(_, items) => Json::Array(items.iter().map(json_value).collect()),
+        Value::Strings(items) => Json::Array(items.iter().map(|s| json!(s)).collect()),
         other => other.as_u64().map(|x| json!(x)).unwrap_or(Json::Null),
     }
 }

@@ -33,7 +33,7 @@ use modelconv_core::model::SourceFile;
 use modelconv_core::tensor::{MmapSlice, Tensor, TensorInfo};
 use modelconv_core::{DType, Error, Model, Result, TensorSource};
 
-pub use container::{read, GgufFile, TensorEntry, Value};
+pub use container::{read, GgufFile, StrArray, TensorEntry, Value};
 pub use types::GgmlType;
 
 /// The source of one GGUF tensor: zero-copy for plain types (F32, F16,

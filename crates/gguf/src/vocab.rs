@@ -88,7 +88,7 @@ fn content(v: Option<&Json>) -> Option<String> {
 }
 
 fn strs(v: Vec<String>) -> Value {
-    Value::Array(8, v.into_iter().map(Value::Str).collect())
+    Value::Strings(v.into_iter().collect())
 }
 
 /// The `tokenizer.*` metadata for `tokenizer` (parsed tokenizer.json), with
@@ -449,10 +449,10 @@ pub fn can_rebuild(file: &crate::container::GgufFile) -> Result<bool> {
     let Some(model) = file.get("tokenizer.ggml.model").and_then(Value::as_str) else {
         return Ok(false);
     };
-    let tokens = match file.get("tokenizer.ggml.tokens") {
-        Some(Value::Array(_, v)) => v.len(),
-        _ => 0,
-    };
+    let tokens = file
+        .get("tokenizer.ggml.tokens")
+        .and_then(Value::array_len)
+        .unwrap_or(0);
     if tokens > MAX_REBUILT_TOKENS {
         return Err(Error::InvalidOption(format!(
             "tokenizer.ggml.tokens holds {tokens} tokens, more than the {MAX_REBUILT_TOKENS} a rebuilt tokenizer.json may hold (real vocabularies have under 300 000); the GGUF tokenizer was not converted"
@@ -534,6 +534,7 @@ impl<'a> GgufVocab<'a> {
     /// A string array of the metadata (empty if absent).
     fn strings(&self, key: &str) -> Vec<String> {
         match self.file.get(key) {
+            Some(Value::Strings(v)) => v.iter().map(str::to_string).collect(),
             Some(Value::Array(_, v)) => v
                 .iter()
                 .map(|x| x.as_str().unwrap_or_default().to_string())

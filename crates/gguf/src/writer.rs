@@ -95,6 +95,18 @@ fn check_value(key: &str, v: &Value, depth: usize) -> Result<()> {
             "metadata '{key}': string of {} bytes (at most {MAX_LEN})",
             s.len()
         ))),
+        Value::Strings(items) => {
+            if items.len() as u64 > MAX_LEN {
+                return Err(invalid(format!("metadata '{key}': array too long")));
+            }
+            match items.iter().find(|s| s.len() as u64 > MAX_LEN) {
+                Some(s) => Err(invalid(format!(
+                    "metadata '{key}': string of {} bytes (at most {MAX_LEN})",
+                    s.len()
+                ))),
+                None => Ok(()),
+            }
+        }
         Value::Array(ty, items) => {
             if depth >= MAX_DEPTH {
                 return Err(invalid(format!(
@@ -135,6 +147,13 @@ fn put_value(out: &mut Vec<u8>, v: &Value) {
         Value::F32(x) => out.extend_from_slice(&x.to_le_bytes()),
         Value::Bool(b) => out.push(u8::from(*b)),
         Value::Str(s) => put_str(out, s),
+        Value::Strings(items) => {
+            out.extend_from_slice(&8u32.to_le_bytes());
+            out.extend_from_slice(&(items.len() as u64).to_le_bytes());
+            for s in items.iter() {
+                put_str(out, s);
+            }
+        }
         Value::Array(ty, items) => {
             out.extend_from_slice(&ty.to_le_bytes());
             out.extend_from_slice(&(items.len() as u64).to_le_bytes());

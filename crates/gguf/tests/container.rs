@@ -35,6 +35,8 @@ fn value_json(v: &Value) -> Json {
     match v {
         Value::Array(ty, items) => json!({"type": t, "elem": type_name(*ty),
             "items": items.iter().map(value_json).collect::<Vec<_>>()}),
+        Value::Strings(items) => json!({"type": t, "elem": type_name(8),
+            "items": items.iter().map(|s| json!({"type": type_name(8), "value": s})).collect::<Vec<_>>()}),
         Value::F32(f) => json!({"type": t, "bits": format!("{:#x}", f.to_bits())}),
         Value::F64(f) => json!({"type": t, "bits": format!("{:#x}", f.to_bits())}),
         Value::U8(x) => json!({"type": t, "value": x}),
