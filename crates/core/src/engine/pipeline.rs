@@ -11,9 +11,13 @@
 //!   from the file, so the file is not read again at the end
 //!   ([`Pipeline::hash`]).
 //!
-//! Workers stay at most `threads + 2` chunks ahead of the writer, and the
-//! hasher at most 2 behind, so memory is bounded by about `2 × threads + 5`
-//! chunks; chunk buffers are pooled ([`BufPool`]).
+//! Workers stay at most `threads + 2` chunks ahead of the writer — or, over
+//! small chunks (many small tensors), as many as fit in that many full
+//! chunks' bytes, up to [`MAX_AHEAD`] — and the hasher at most 2 messages
+//! behind (small adjacent chunks go to it in one), so memory is bounded by
+//! about `2 × threads + 5` chunks; chunk buffers are pooled ([`BufPool`]).
+//! Without the byte window, 100k one-element tensors cost two thread
+//! handoffs each and most of a conversion's time.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -77,11 +81,18 @@ pub(super) struct LaidCtx<'a> {
 /// interrupted run, already on disk) and their CRC-32.
 type Produced = Result<(usize, Option<Vec<u8>>, u32)>;
 
+/// Most chunks the workers run ahead of the writer (small chunks).
+const MAX_AHEAD: usize = 4096;
+
 /// The shared state of one file's pipeline.
 struct Pipeline<'a, 'c> {
     ctx: &'a LaidCtx<'c>,
     chunks: &'a [Chunk<'c>],
     window: usize,
+    /// Bytes the workers may run ahead of the writer (`window` full chunks).
+    window_bytes: u64,
+    /// `ends[i]`: output bytes of chunks `0..i`.
+    ends: Vec<u64>,
     next: AtomicUsize,
     /// Index of the next chunk the writer waits for; workers do not start a
     /// chunk `window` or more past it. `usize::MAX` = stop.
@@ -100,10 +111,17 @@ pub(super) fn write_in_order(
     hash: bool,
 ) -> Result<Option<String>> {
     let window = ctx.threads + 2;
+    let mut ends = Vec::with_capacity(chunks.len() + 1);
+    ends.push(0u64);
+    for c in chunks {
+        ends.push(ends.last().copied().unwrap_or(0) + c.out_len);
+    }
     let p = Pipeline {
         ctx,
         chunks,
         window,
+        window_bytes: window as u64 * ctx.opts.chunk_bytes.max(1) as u64,
+        ends,
         next: AtomicUsize::new(0),
         gate: (Mutex::new(0), Condvar::new()),
         all_written: AtomicBool::new(false),
@@ -114,7 +132,7 @@ pub(super) fn write_in_order(
         pool: BufPool::new(window + 4),
     };
     std::thread::scope(|scope| -> Result<Option<String>> {
-        let (tx, rx) = sync_channel::<Produced>(window);
+        let (tx, rx) = sync_channel::<Produced>(MAX_AHEAD);
         for _ in 0..ctx.threads.min(chunks.len().max(1)) {
             let tx = tx.clone();
             let p = &p;
@@ -154,7 +172,18 @@ impl Pipeline<'_, '_> {
         self.gate.1.notify_all();
     }
 
-    /// A worker: takes chunks in file order, waiting while it is `window`
+    /// True if a worker must wait before starting chunk `ci` while the
+    /// writer waits for chunk `next`.
+    fn too_far_ahead(&self, ci: usize, next: usize) -> bool {
+        if ci < next.saturating_add(self.window) {
+            return false;
+        }
+        let bytes = |i: usize| self.ends.get(i).copied().unwrap_or(u64::MAX);
+        ci >= next.saturating_add(MAX_AHEAD)
+            || bytes(ci + 1).saturating_sub(bytes(next)) > self.window_bytes
+    }
+
+    /// A worker: takes chunks in file order, waiting while it is too far
     /// ahead of the writer; stops after its first error.
     fn worker(&self, tx: &SyncSender<Produced>) {
         loop {
@@ -166,7 +195,7 @@ impl Pipeline<'_, '_> {
                 let Ok(mut g) = self.gate.0.lock() else {
                     return;
                 };
-                while *g != usize::MAX && ci >= g.saturating_add(self.window) {
+                while *g != usize::MAX && self.too_far_ahead(ci, *g) {
                     g = match self.gate.1.wait(g) {
                         Ok(g) => g,
                         Err(_) => return,
@@ -243,6 +272,16 @@ impl Pipeline<'_, '_> {
         let ctx = self.ctx;
         let mut pending: BTreeMap<usize, (Option<Vec<u8>>, u32)> = BTreeMap::new();
         let mut expected = 0usize;
+        // Small adjacent chunks go to the hasher together.
+        let mut to_hash: Option<(u64, Vec<u8>)> = None;
+        let small = self.ctx.opts.chunk_bytes.max(1) / 4;
+        let send = |t: &mut Option<(u64, Vec<u8>)>| {
+            if let (Some(htx), Some(m)) = (hash_tx, t.take()) {
+                // A closed channel means the hasher failed; its error is
+                // reported by its thread.
+                let _ = htx.send(m);
+            }
+        };
         for produced in rx {
             let (ci, bytes, crc) = produced?;
             pending.insert(ci, (bytes, crc));
@@ -254,13 +293,25 @@ impl Pipeline<'_, '_> {
                     slot.store(crc, Ordering::Relaxed);
                 }
                 let bytes = self.write_chunk(c, bytes, crc, hash_tx.is_some())?;
-                match hash_tx {
-                    // A closed channel means the hasher failed; its error
-                    // is reported by its thread.
-                    Some(htx) => {
-                        let _ = htx.send((c.out_offset, bytes));
+                if hash_tx.is_none() {
+                    self.pool.give(bytes);
+                } else {
+                    match &mut to_hash {
+                        Some((off, buf))
+                            if *off + buf.len() as u64 == c.out_offset
+                                && buf.len() + bytes.len() <= small =>
+                        {
+                            buf.extend_from_slice(&bytes);
+                            self.pool.give(bytes);
+                        }
+                        _ => {
+                            send(&mut to_hash);
+                            to_hash = Some((c.out_offset, bytes));
+                        }
                     }
-                    None => self.pool.give(bytes),
+                    if to_hash.as_ref().is_some_and(|(_, b)| b.len() > small) {
+                        send(&mut to_hash);
+                    }
                 }
                 let finished = ctx
                     .remaining
@@ -276,6 +327,7 @@ impl Pipeline<'_, '_> {
                 self.gate.1.notify_all();
             }
         }
+        send(&mut to_hash);
         if expected < self.chunks.len() {
             return Err(Error::Internal(format!(
                 "chunk pipeline ended after {expected} of {} chunks",

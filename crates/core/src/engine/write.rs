@@ -202,8 +202,13 @@ impl Run<'_> {
                 report.overflows.push((t.name.clone(), n));
             }
         }
+        // Chunk indices by tensor (then file order), for the CRC patches:
+        // one lookup per tensor, not a scan of all chunks (an .npz of 50k
+        // members has 50k patches).
+        let mut by_job: Vec<usize> = (0..chunks.len()).collect();
+        by_job.sort_by_key(|&i| chunks.get(i).map(|c| (c.job, c.out_offset)));
         for patch in laid.crcs {
-            let value = patch_value(patch, &chunks, &chunk_crcs).to_le_bytes();
+            let value = patch_value(patch, &chunks, &by_job, &chunk_crcs).to_le_bytes();
             for &at in &patch.at {
                 write_at(&f, &value, at, &self.faults, partial.path)?;
             }
@@ -275,18 +280,29 @@ fn cut_chunks(tensors: &[TensorJob], chunk_bytes: usize) -> Vec<Chunk<'_>> {
 }
 
 /// The CRC-32 a patch covers, combined from its fixed bytes and the CRCs
-/// of the chunks of the tensors it covers.
-fn patch_value(patch: &CrcPatch, chunks: &[Chunk<'_>], chunk_crcs: &[AtomicU32]) -> u32 {
+/// of the chunks of the tensors it covers. `by_job` lists chunk indices
+/// sorted by (tensor, offset).
+fn patch_value(
+    patch: &CrcPatch,
+    chunks: &[Chunk<'_>],
+    by_job: &[usize],
+    chunk_crcs: &[AtomicU32],
+) -> u32 {
+    let job_of = |i: &usize| chunks.get(*i).map_or(usize::MAX, |c| c.job);
     let mut h = crc32fast::Hasher::new();
     for part in &patch.parts {
         match part {
             CrcPart::Bytes(b) => h.update(b.as_slice()),
             CrcPart::Tensor(job) => {
-                for (c, crc) in chunks.iter().zip(chunk_crcs).filter(|(c, _)| c.job == *job) {
-                    h.combine(&crc32fast::Hasher::new_with_initial_len(
-                        crc.load(Ordering::Relaxed),
-                        c.out_len,
-                    ));
+                let first = by_job.partition_point(|i| job_of(i) < *job);
+                let last = by_job.partition_point(|i| job_of(i) <= *job);
+                for i in by_job.get(first..last).unwrap_or_default() {
+                    if let (Some(c), Some(crc)) = (chunks.get(*i), chunk_crcs.get(*i)) {
+                        h.combine(&crc32fast::Hasher::new_with_initial_len(
+                            crc.load(Ordering::Relaxed),
+                            c.out_len,
+                        ));
+                    }
                 }
             }
         }
