@@ -12,6 +12,8 @@
 //! travels as `hf_config` so a reverse conversion can restore it.
 
 use modelconv_core::TensorInfo;
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::bert::SentenceTransformers;
@@ -65,22 +67,47 @@ pub fn family_fields(info: &FamilyInfo<'_>) -> Map<String, Value> {
     m
 }
 
-/// `layer_info`: name → shape, dtype, num_params, in tensor order.
-pub fn layer_info(tensors: &[TensorInfo]) -> Map<String, Value> {
-    tensors
-        .iter()
-        .map(|t| {
-            (
-                t.name.clone(),
-                json!({"shape": t.shape, "dtype": t.dtype.name(), "num_params": t.numel()}),
-            )
-        })
-        .collect()
+/// `layer_info`: name → shape, dtype, num_params, in tensor order. It
+/// serializes straight from the tensor list: a model with 200k tensors
+/// never becomes a tree of 200k JSON maps (issue #23).
+#[derive(Debug, Clone, Copy)]
+pub struct LayerInfo<'a>(pub &'a [TensorInfo]);
+
+impl Serialize for LayerInfo<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Entry<'a> {
+            shape: &'a [usize],
+            dtype: &'a str,
+            num_params: usize,
+        }
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for t in self.0 {
+            m.serialize_entry(
+                &t.name,
+                &Entry {
+                    shape: &t.shape,
+                    dtype: t.dtype.name(),
+                    num_params: t.numel(),
+                },
+            )?;
+        }
+        m.end()
+    }
 }
 
+/// The key of the entry written from the tensor list.
+pub const LAYER_INFO: &str = "layer_info";
+
 /// A complete `metadata.json` for `tensors`, with `fields` from
-/// [`family_fields`] and a conversion timestamp.
-pub fn document(model_name: &str, fields: &Map<String, Value>, tensors: &[TensorInfo]) -> Value {
+/// [`family_fields`] and a conversion timestamp. `layer_info` is a
+/// placeholder: write the document through
+/// [`modelconv_core::json::WithEntry`] with [`LayerInfo`] of the same tensors.
+pub fn document(
+    model_name: &str,
+    fields: &Map<String, Value>,
+    tensors: &[TensorInfo],
+) -> Map<String, Value> {
     let mut doc = Map::new();
     doc.insert("model_name".into(), json!(model_name));
     doc.extend(fields.clone());
@@ -89,7 +116,7 @@ pub fn document(model_name: &str, fields: &Map<String, Value>, tensors: &[Tensor
         json!(tensors.iter().map(|t| t.numel() as u64).sum::<u64>()),
     );
     doc.insert("num_weight_tensors".into(), json!(tensors.len()));
-    doc.insert("layer_info".into(), Value::Object(layer_info(tensors)));
+    doc.insert(LAYER_INFO.into(), Value::Null);
     doc.insert(
         "converted_at".into(),
         json!(modelconv_core::timestamp::converted_at()),
@@ -98,5 +125,5 @@ pub fn document(model_name: &str, fields: &Map<String, Value>, tensors: &[Tensor
         "converter_version".into(),
         json!(format!("modelconv {}", env!("CARGO_PKG_VERSION"))),
     );
-    Value::Object(doc)
+    doc
 }

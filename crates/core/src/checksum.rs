@@ -33,6 +33,43 @@ pub fn sha256_reader(reader: &mut impl Read, path: &Path) -> Result<String> {
     Ok(hex(&hasher.finalize()))
 }
 
+/// A writer that hashes and counts what is written to it: the SHA-256 and
+/// size of a document serialized straight into it, never held in memory.
+#[derive(Debug, Clone, Default)]
+pub struct HashWriter {
+    hasher: Sha256,
+    len: u64,
+}
+
+impl HashWriter {
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True if nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Lower-case hex SHA-256 of everything written.
+    pub fn hex(self) -> String {
+        hex(&self.hasher.finalize())
+    }
+}
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.hasher.update(buf);
+        self.len += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Lower-case hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;

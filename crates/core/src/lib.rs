@@ -15,6 +15,7 @@ pub mod engine;
 pub mod error;
 pub mod format;
 pub mod fsx;
+pub mod json;
 pub mod model;
 pub mod progress;
 pub mod quant;

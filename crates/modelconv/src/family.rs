@@ -3,7 +3,7 @@
 //! seeds' `metadata.json`. The knowledge lives in `modelconv-arch`; this
 //! module applies it to a [`Model`] before the writer plans its output.
 
-use std::io::Write;
+use modelconv_core::checksum::HashWriter;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -334,46 +334,71 @@ pub fn metadata_json(
     let doc = metadata::document(&model_name(model), &fields, tensors);
     Ok(PlannedFile {
         rel_path: "metadata.json".into(),
-        content: FileContent::Streamed(Arc::new(MetadataJson { doc })),
+        content: FileContent::Streamed(Arc::new(MetadataJson {
+            doc,
+            tensors: tensors.to_vec(),
+        })),
     })
 }
 
+/// `metadata.json`: the small fields as a map, `layer_info` written from
+/// the tensor list as the file is written.
 #[derive(Debug)]
 struct MetadataJson {
-    doc: Value,
+    doc: serde_json::Map<String, Value>,
+    tensors: Vec<TensorInfo>,
 }
 
 impl MetadataJson {
-    fn without_time(&self) -> Value {
-        let mut d = self.doc.clone();
-        if let Some(o) = d.as_object_mut() {
-            o.remove("converted_at");
+    /// Writes the document (pretty, then a newline) to `w`, with
+    /// `converted_at` replaced by `time`, or left out if `None`.
+    fn write_to(&self, w: impl std::io::Write, time: Option<String>) -> serde_json::Result<()> {
+        let mut doc = self.doc.clone();
+        match time {
+            Some(t) => {
+                doc.insert("converted_at".into(), Value::String(t));
+            }
+            None => {
+                doc.remove("converted_at");
+            }
         }
-        d
+        let mut w = w;
+        serde_json::to_writer_pretty(
+            &mut w,
+            &modelconv_core::json::WithEntry {
+                doc: &doc,
+                key: metadata::LAYER_INFO,
+                value: metadata::LayerInfo(&self.tensors),
+            },
+        )?;
+        w.write_all(b"\n").map_err(serde_json::Error::io)
     }
 }
 
 impl StreamWriter for MetadataJson {
     fn size_hint(&self) -> u64 {
-        serde_json::to_vec_pretty(&self.doc)
-            .map(|v| v.len() as u64 + 1)
-            .unwrap_or(1 << 20)
+        let mut sink = HashWriter::default();
+        let time = Some(modelconv_core::timestamp::converted_at());
+        match self.write_to(&mut sink, time) {
+            Ok(()) => sink.len(),
+            Err(_) => 1 << 20,
+        }
     }
 
     fn identity(&self) -> String {
-        format!("metadata.json {}", self.without_time())
+        // Everything but the timestamp, so an interrupted conversion resumes.
+        let mut sink = HashWriter::default();
+        match self.write_to(&mut sink, None) {
+            Ok(()) => format!("metadata.json sha256:{}", sink.hex()),
+            Err(e) => format!("metadata.json unserializable: {e}"),
+        }
     }
 
     fn write(&self, out: &mut StreamOut, _reporter: &dyn Reporter) -> Result<StreamStats> {
-        let mut doc = self.doc.clone();
-        if let Some(o) = doc.as_object_mut() {
-            o.insert(
-                "converted_at".into(),
-                Value::String(modelconv_core::timestamp::converted_at()),
-            );
-        }
-        let bytes = json_bytes(&doc)?;
-        out.write_all(&bytes).at("metadata.json")?;
+        let time = Some(modelconv_core::timestamp::converted_at());
+        self.write_to(&mut *out, time)
+            .map_err(std::io::Error::from)
+            .at("metadata.json")?;
         Ok(StreamStats::default())
     }
 }

@@ -25,13 +25,14 @@ use modelconv_core::engine::{
     FileContent, OutTensor, OutputPlan, PlannedFile, StreamOut, StreamStats, StreamWriter,
 };
 use modelconv_core::error::{Error, IoContext, Result};
+use modelconv_core::json::WithEntry;
 use modelconv_core::model::{AuxFile, SourceFile};
 use modelconv_core::progress::Reporter;
 use modelconv_core::{Model, OutputTarget};
 use serde_json::json;
 
 use crate::reader;
-use crate::writer::{ParquetFile, ParquetOptions, ParquetSummary};
+use crate::writer::{ParquetFile, ParquetOptions, ParquetSummary, TensorRecord};
 
 /// Weights file name in the seeds' layout.
 pub const WEIGHTS_FILE: &str = "weights.parquet";
@@ -217,16 +218,6 @@ impl StreamWriter for MetadataJson {
             })?;
         // The weights file is complete (renamed) by now.
         let file_size = std::fs::metadata(&self.weights).at(&self.weights)?.len();
-        let layer_info: serde_json::Map<String, serde_json::Value> = summary
-            .tensors
-            .iter()
-            .map(|t| {
-                (
-                    t.name.clone(),
-                    json!({"shape": t.shape, "dtype": t.dtype, "num_params": t.num_params, "sha256": t.sha256}),
-                )
-            })
-            .collect();
         let total: u64 = summary.tensors.iter().map(|t| t.num_params).sum();
         let mut doc = json!({
             "model_name": self.model_name,
@@ -235,7 +226,7 @@ impl StreamWriter for MetadataJson {
             "config": self.config,
             "total_parameters": total,
             "num_weight_tensors": summary.tensors.len(),
-            "layer_info": layer_info,
+            "layer_info": null,
             "converted_at": modelconv_core::timestamp::converted_at(),
             "converter_version": format!("modelconv {}", env!("CARGO_PKG_VERSION")),
             "compression": self.compression,
@@ -252,10 +243,20 @@ impl StreamWriter for MetadataJson {
                 obj.insert(k.clone(), v.clone());
             }
         }
-        let text =
-            serde_json::to_string_pretty(&doc).map_err(|e| Error::Internal(e.to_string()))?;
-        out.write_all(text.as_bytes()).at(&self.weights)?;
-        out.write_all(b"\n").at(&self.weights)?;
+        let doc = match doc {
+            serde_json::Value::Object(m) => m,
+            _ => return Err(Error::Internal("metadata.json is not an object".into())),
+        };
+        let full = WithEntry {
+            doc: &doc,
+            key: "layer_info",
+            value: LayerInfo(&summary.tensors),
+        };
+        serde_json::to_writer_pretty(&mut *out, &full)
+            .map_err(std::io::Error::from)
+            .at(self.weights.with_file_name(METADATA_FILE))?;
+        out.write_all(b"\n")
+            .at(self.weights.with_file_name(METADATA_FILE))?;
         Ok(StreamStats::default())
     }
 }
@@ -359,4 +360,33 @@ pub fn read_parquet_dir(dir: &Path, carried: Vec<AuxFile>) -> Result<Model> {
     aux.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     model.aux_files = aux;
     Ok(model)
+}
+
+/// `layer_info` with each tensor's SHA-256, written from the summary.
+struct LayerInfo<'a>(&'a [TensorRecord]);
+
+impl serde::Serialize for LayerInfo<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        #[derive(serde::Serialize)]
+        struct Entry<'a> {
+            shape: &'a [usize],
+            dtype: &'a str,
+            num_params: u64,
+            sha256: &'a str,
+        }
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for t in self.0 {
+            m.serialize_entry(
+                &t.name,
+                &Entry {
+                    shape: &t.shape,
+                    dtype: &t.dtype,
+                    num_params: t.num_params,
+                    sha256: &t.sha256,
+                },
+            )?;
+        }
+        m.end()
+    }
 }
