@@ -115,6 +115,10 @@ pub(crate) struct FakeArgs {
     /// Write into a non-empty output directory.
     #[arg(long)]
     pub overwrite: bool,
+    /// When mirroring a model: mirror tensors that declare more than 64x the bytes its files
+    /// store (stride-0 views, members that inflate a thousandfold). Not for a config.
+    #[arg(long)]
+    pub allow_amplification: bool,
     /// Print a machine-readable JSON report on stdout.
     #[arg(long)]
     pub json: bool,

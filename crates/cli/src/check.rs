@@ -104,12 +104,19 @@ pub(crate) fn run(args: CheckArgs) -> Result<()> {
         summarize(&mut out, &report);
     }
     crate::emit(&out);
-    if report.comparison.passed {
+    let c = &report.comparison;
+    if c.passed {
         Ok(())
+    } else if c.non_finite != (0, 0) {
+        Err(VerificationFailed(format!(
+            "non-finite outputs (NaN or Inf): {} in the source's, {} in the output's",
+            c.non_finite.0, c.non_finite.1
+        ))
+        .into())
     } else {
         Err(VerificationFailed(format!(
             "lowest cosine {:.6} is below the threshold {}",
-            report.comparison.min_cosine, report.comparison.threshold
+            c.min_cosine, c.threshold
         ))
         .into())
     }

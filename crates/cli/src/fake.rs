@@ -24,6 +24,7 @@ fn options(args: &FakeArgs) -> modelconv::Result<FakeOptions> {
         convert: ConvertOptions {
             max_shard_size: args.max_shard_size.map(|s| s.0),
             overwrite: args.overwrite,
+            allow_amplification: args.allow_amplification,
             ..ConvertOptions::default()
         },
     })

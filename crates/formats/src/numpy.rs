@@ -556,6 +556,13 @@ fn check_member_name(name: &str) -> Result<()> {
 /// fields are filled in by the engine once the data is written.
 pub fn layout_npz(tensors: &[OutTensor]) -> Result<FileContent> {
     const DOS_DATE: u16 = 0x21; // 1980-01-01, deterministic
+                                // Checked first, before anything is laid out.
+    if tensors.len() > usize::from(u16::MAX) {
+        return Err(Error::InvalidOption(format!(
+            "{} tensors: an .npz written by modelconv holds at most 65535 (no ZIP64 yet); write safetensors or parquet instead",
+            tensors.len()
+        )));
+    }
     let mut segments: Vec<(u64, Vec<u8>)> = Vec::new();
     let mut jobs = Vec::new();
     let mut crcs = Vec::new();

@@ -62,9 +62,8 @@ fn side(
     forced: Option<Family>,
     allow_amplification: bool,
 ) -> Result<(Loaded, Side, serde_json::Value, Option<PathBuf>)> {
-    let loader = WeightLoader::open(src)?;
+    let loader = WeightLoader::open_checked(src, allow_amplification)?;
     let model = loader.model();
-    model.check_amplification(allow_amplification)?;
     let family = match forced {
         Some(f) => f,
         None => {

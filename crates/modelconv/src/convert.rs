@@ -425,8 +425,36 @@ pub fn convert(
     reporter: &dyn Reporter,
 ) -> Result<ConversionReport> {
     let start = Instant::now();
+    // A destination the format cannot write is an option error: say so
+    // before reading the source.
+    output_target(opts, dst)?;
     let model = source::open(src)?;
     convert_model(model, src, dst, opts, reporter, start)
+}
+
+/// The output format, its writer and what `dst` is to it.
+fn output_target(
+    opts: &ConvertOptions,
+    dst: &Path,
+) -> Result<(
+    &'static registry::FormatSpec,
+    &'static dyn registry::FormatWriter,
+    OutputTarget,
+)> {
+    let spec = match opts.to {
+        Some(id) => registry::by_id(id)
+            .ok_or_else(|| Error::Internal(format!("{id:?} is not in the registry")))?,
+        None => registry::output_format(None, dst)?,
+    };
+    let writer = spec.writer.ok_or_else(|| {
+        Error::InvalidOption(format!(
+            "writing {} is not supported yet; this build writes: {}",
+            spec.name,
+            registry::writable_names()
+        ))
+    })?;
+    let target = writer.target(spec, dst)?;
+    Ok((spec, writer, target))
 }
 
 /// Converts an opened model (`src` is how the report names it):
@@ -442,19 +470,7 @@ pub fn convert_model(
     start: Instant,
 ) -> Result<ConversionReport> {
     model.check_amplification(opts.allow_amplification)?;
-    let spec = match opts.to {
-        Some(id) => registry::by_id(id)
-            .ok_or_else(|| Error::Internal(format!("{id:?} is not in the registry")))?,
-        None => registry::output_format(None, dst)?,
-    };
-    let writer = spec.writer.ok_or_else(|| {
-        Error::InvalidOption(format!(
-            "writing {} is not supported yet; this build writes: {}",
-            spec.name,
-            registry::writable_names()
-        ))
-    })?;
-    let target = writer.target(spec, dst)?;
+    let (spec, writer, target) = output_target(opts, dst)?;
     let (fam, tensors) = prepare(&mut model, opts, writer, &target)?;
     let out = writer.plan(registry::WriteJob {
         model: &model,

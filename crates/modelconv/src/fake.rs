@@ -31,7 +31,8 @@ pub struct FakeOptions {
     pub shapes: Vec<(String, Vec<usize>)>,
     /// Force the family.
     pub model_type: Option<Family>,
-    /// Output settings (shards, overwrite, engine); `dtype` and family options are ignored.
+    /// Output settings (shards, overwrite, engine, `allow_amplification`
+    /// when mirroring); `dtype` and family options are ignored.
     pub convert: ConvertOptions,
 }
 
@@ -103,6 +104,11 @@ pub fn fake(
     let mut model;
     let specs: Vec<(String, DType, Vec<usize>)>;
     if let Some(cfg_path) = config_path(path) {
+        if opts.convert.allow_amplification {
+            return Err(Error::InvalidOption(
+                "--allow-amplification applies when mirroring a model, not to a config".into(),
+            ));
+        }
         let text = modelconv_core::fsx::read_input_string(&cfg_path, 64 << 20)?;
         let config: Value = serde_json::from_str(&text).map_err(|e| {
             Error::InvalidOption(format!("{}: not valid JSON: {e}", cfg_path.display()))
@@ -124,6 +130,9 @@ pub fn fake(
         model.set_aux_file(AuxFile::generated("config.json", bytes));
     } else {
         let source = source::open(src)?;
+        // Mirroring writes what the tensors declare: a stride-0 view or an
+        // inflating member would be a small file turned into a huge one.
+        source.check_amplification(opts.convert.allow_amplification)?;
         specs = source
             .tensors
             .iter()

@@ -28,6 +28,15 @@ impl WeightLoader {
         Ok(Self::from_model(source::open(src)?))
     }
 
+    /// Opens `src` and refuses it, before indexing its tensors, if it
+    /// would amplify beyond the limits of
+    /// [`Model::check_amplification`] (unless `allow_amplification`).
+    pub fn open_checked(src: &str, allow_amplification: bool) -> Result<Self> {
+        let model = source::open(src)?;
+        model.check_amplification(allow_amplification)?;
+        Ok(Self::from_model(model))
+    }
+
     /// Wraps a model that was already read.
     pub fn from_model(model: Model) -> Self {
         let index = model

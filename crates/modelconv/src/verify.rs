@@ -149,10 +149,10 @@ pub fn metrics(a: &[f32], b: &[f32]) -> std::result::Result<(f64, f64, f64, f64)
 
 /// Compares `source` and `output` (paths or hub ids).
 pub fn verify(source: &str, output: &str, opts: &VerifyOptions) -> Result<VerifyReport> {
-    let a = WeightLoader::open(source)?;
-    let b = WeightLoader::open(output)?;
-    a.model().check_amplification(opts.allow_amplification)?;
-    b.model().check_amplification(opts.allow_amplification)?;
+    // Each side is checked as soon as it is read, so a refused source is
+    // not held in memory while the output is read.
+    let a = WeightLoader::open_checked(source, opts.allow_amplification)?;
+    let b = WeightLoader::open_checked(output, opts.allow_amplification)?;
     let exact = opts.effective_exact();
     let mut report = VerifyReport {
         passed: true,
@@ -189,11 +189,13 @@ pub fn verify(source: &str, output: &str, opts: &VerifyOptions) -> Result<Verify
         .map(|(i, t)| (t.name.as_str(), i))
         .collect();
     pairs.sort_by_key(|(src, _)| order.get(src.as_str()).copied().unwrap_or(usize::MAX));
+    let paired: std::collections::HashSet<&str> = pairs.iter().map(|(s, _)| s.as_str()).collect();
     for info in a.tensors() {
-        if !pairs.iter().any(|(src, _)| *src == info.name) {
+        if !paired.contains(info.name.as_str()) {
             report.missing.push(info.name.clone());
         }
     }
+    drop(paired);
     report.extra = extra;
     for (src, out) in &pairs {
         let info = a.info(src)?;
