@@ -1,15 +1,19 @@
 """Hostile inputs, round 2 (issue #23): the corpus of classes that the first
 battery missed. Plain Python 3, standard library only; nothing is unpickled.
 
-    python3 tests/bad_data/hostile/make_hostile.py OUT_DIR [--big]
-        [--gguf-base FILE.gguf] [--parquet-base DIR]
+    python3 tests/bad_data/hostile/make_hostile.py [OUT_DIR] [--big]
+        [--gguf-base FILE.gguf] [--parquet-base DIR] [--only NAME,...] [--entries N]
 
-writes every case into OUT_DIR. The small cases (all but `--big` ones, under
-300 KB each) are committed in this folder and the test checks that they are
-what this script writes. The big ones (200k-entry files, a 67 MB safetensors
-header) and those that need a FIFO, symbolic links or a modelconv-made base
-file are written by the test at run time (`crates/cli/tests/hostile_inputs.rs`).
-`cases.json` beside this script says what every subcommand must do with each.
+writes the cases into OUT_DIR (default: this folder). The SMALL cases (under
+300 KB each) are committed here, and a test checks they are what this script
+writes. `--big` adds the RUNTIME cases (FIFOs, symbolic links, copies of the
+tiny llama fixture, a 59 MB header) and the MANY cases (many entries of one
+kind: shards, storages, tensors, members, tokens); `--gguf-base` and
+`--parquet-base` (an F32 llama GGUF and a Parquet directory made by
+modelconv) the cases edited from them. `--entries N` sets the count of the
+MANY cases (the scaling test writes 25k and 200k). `cases.json` beside this
+script says what every subcommand must do with each case
+(crates/cli/tests/hostile_inputs.rs checks it; hostile_scaling.rs the counts).
 """
 
 import io
@@ -289,20 +293,21 @@ def dir_aux_symlink_out(out):
     os.symlink("/proc/self/environ", os.path.join(out, "vocab.txt"))
 
 
-def index_200k_shards(out):
-    """A 7.6 MB index naming 200k distinct shards (one exists)."""
+def index_many_shards(out, n=200_000):
+    """An index naming n distinct shards, one of which exists (7.6 MB at 200k; 28 s
+    to the "missing shard" error before the fix)."""
     tiny_model(out)
     os.rename(os.path.join(out, "model.safetensors"), os.path.join(out, "shard-0.safetensors"))
     wm = {"w": "shard-0.safetensors"}
-    for i in range(1, 200_000):
+    for i in range(1, n):
         wm[f"t{i}"] = f"shard-{i}.safetensors"
     with open(os.path.join(out, "model.safetensors.index.json"), "w") as f:
         json.dump({"metadata": {}, "weight_map": wm}, f)
 
 
-def pt_200k_storages(out):
-    """A valid torch.save-shaped archive of 200k one-element tensors, each with its own storage."""
-    n = 200_000
+def pt_many_tensors(out, n=50_000):
+    """A valid torch.save-shaped archive of n one-element tensors, each with its own
+    storage (100k took over 20 s to inspect, 200k 60 s, before the fix)."""
     body = P.glob("collections", "OrderedDict") + P.EMPTY_TUPLE + P.REDUCE + P.MARK
     parts = [body]
     for i in range(n):
@@ -319,19 +324,19 @@ def pt_200k_storages(out):
         f.write(zip_write(members))
 
 
-def st_1m_zero_tensors(out):
+def st_1m_zero_tensors(out, n=1_000_000):
     """1M zero-size tensors: a 67 MB header under the 100 MB cap."""
     with open(out, "wb") as f:
-        f.write(safetensors_bytes([(f"t{i}", "F32", [0], b"") for i in range(1_000_000)]))
+        f.write(safetensors_bytes([(f"t{i}", "F32", [0], b"") for i in range(n)]))
 
 
-def st_200k_tensors(out):
+def st_many_tensors(out, n=100_000):
     with open(out, "wb") as f:
-        f.write(safetensors_bytes([(f"t{i}", "F32", [1], f32([i])) for i in range(200_000)]))
+        f.write(safetensors_bytes([(f"t{i}", "F32", [1], f32([i])) for i in range(n)]))
 
 
-def npz_200k_members(out):
-    members = [(f"t{i}.npy", npy_bytes("<f4", (1,), f32([i]))) for i in range(200_000)]
+def npz_many_members(out, n=100_000):
+    members = [(f"t{i}.npy", npy_bytes("<f4", (1,), f32([i]))) for i in range(n)]
     with open(out, "wb") as f:
         f.write(zip_write(members))
 
@@ -361,9 +366,8 @@ def gguf_file(kvs, tensors):
     return head + bytes((-len(head)) % 32) + b"".join(data)
 
 
-def gguf_2m_tokens(out):
-    """A GGUF whose vocabulary holds 2M tokens (874 MB of bookkeeping before the fix)."""
-    n = 2_000_000
+def gguf_many_tokens(out, n=2_000_000):
+    """A GGUF whose vocabulary holds n tokens (2M took 874 MB before the fix)."""
     tokens = struct.pack("<IQ", GGUF_STRING, n) + b"".join(gguf_str(f"t{i}") for i in range(n))
     kvs = [("general.architecture", GGUF_STRING, gguf_str("llama")),
            ("tokenizer.ggml.model", GGUF_STRING, gguf_str("gpt2")),
@@ -372,10 +376,10 @@ def gguf_2m_tokens(out):
         f.write(gguf_file(kvs, [("w", [4], 0, f32([1, 2, 3, 4]))]))
 
 
-def gguf_200k_tensors(out):
+def gguf_many_tensors(out, n=100_000):
     kvs = [("general.architecture", GGUF_STRING, gguf_str("unknown"))]
     with open(out, "wb") as f:
-        f.write(gguf_file(kvs, [(f"t{i}", [1], 0, f32([i])) for i in range(200_000)]))
+        f.write(gguf_file(kvs, [(f"t{i}", [1], 0, f32([i])) for i in range(n)]))
 
 
 def gguf_parse(raw):
@@ -485,13 +489,17 @@ RUNTIME = [
     ("dir_with_fifo", dir_with_fifo),
     ("fifo", fifo),
     ("dir_aux_symlink_out", dir_aux_symlink_out),
-    ("index_200k_shards", index_200k_shards),
-    ("pt_200k_storages.pt", pt_200k_storages),
     ("st_1m_zero_tensors.safetensors", st_1m_zero_tensors),
-    ("st_200k_tensors.safetensors", st_200k_tensors),
-    ("npz_200k_members.npz", npz_200k_members),
-    ("gguf_2m_tokens.gguf", gguf_2m_tokens),
-    ("gguf_200k_tensors.gguf", gguf_200k_tensors),
+]
+# Many entries of one kind. The default counts keep every subcommand under
+# 256 MB; `--entries N` overrides them (the scaling test writes 25k and 200k).
+MANY = [
+    ("index_many_shards", index_many_shards),
+    ("pt_many_tensors.pt", pt_many_tensors),
+    ("st_many_tensors.safetensors", st_many_tensors),
+    ("npz_many_members.npz", npz_many_members),
+    ("gguf_many_tensors.gguf", gguf_many_tensors),
+    ("gguf_many_tokens.gguf", gguf_many_tokens),
 ]
 FROM_GGUF = [
     ("gguf_nan_embedding.gguf", gguf_nan_embedding),
@@ -502,27 +510,38 @@ FROM_PARQUET = [("parquet_tokenizer_config", parquet_tokenizer_config)]
 
 
 def main(argv):
+    """OUT_DIR [--big] [--gguf-base F] [--parquet-base D] [--only NAME,...] [--entries N]"""
     out = argv[1] if len(argv) > 1 and not argv[1].startswith("--") else HERE
     big = "--big" in argv
 
     def opt(name):
         return argv[argv.index(name) + 1] if name in argv else None
 
+    only = set(opt("--only").split(",")) if opt("--only") else None
+    entries = int(opt("--entries")) if opt("--entries") else None
     os.makedirs(out, exist_ok=True)
-    todo = list(SMALL) + (RUNTIME if big else [])
+    todo = list(SMALL) + (RUNTIME + MANY if big or only else [])
     for name, build in todo:
+        if only is not None and name not in only:
+            continue
         path = os.path.join(out, name)
         if os.path.lexists(path):
             if os.path.isdir(path) and not os.path.islink(path):
                 shutil.rmtree(path)
             else:
                 os.remove(path)
-        build(path)
+        if entries is not None and (name, build) in MANY:
+            build(path, entries)
+        else:
+            build(path)
     if opt("--gguf-base"):
         for name, build in FROM_GGUF:
-            build(opt("--gguf-base"), os.path.join(out, name))
+            if only is None or name in only:
+                build(opt("--gguf-base"), os.path.join(out, name))
     if opt("--parquet-base"):
         for name, build in FROM_PARQUET:
+            if only is not None and name not in only:
+                continue
             path = os.path.join(out, name)
             if os.path.exists(path):
                 shutil.rmtree(path)
