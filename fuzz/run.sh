@@ -11,7 +11,7 @@ SECONDS_PER_TARGET="${1:-600}"
 shift || true
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
-  TARGETS=(safetensors_header safetensors_roundtrip index_json pickle_vm torch_zip numpy parquet_metadata gguf)
+  TARGETS=(safetensors_header safetensors_roundtrip index_json pickle_vm torch_zip numpy parquet_metadata gguf dir_tree)
 fi
 ROOT=..
 seed() { # target, files...
@@ -43,6 +43,14 @@ if [ -n "$MC" ]; then
   done
 fi
 seed gguf $ROOT/tests/bad_data/gguf/*.gguf $ROOT/crates/gguf/tests/data/files/*.gguf
+# dir_tree inputs are programs (3 bytes a step: op, name, argument): a few
+# hand-written ones — two shards and an index, a link loop, a FIFO named
+# tokenizer.json, a link to the secret beside the directory.
+mkdir -p corpus/dir_tree
+printf '\x00\x01\x00\x00\x02\x01\x00\x03\x02\x00\x04\x04' >corpus/dir_tree/shards
+printf '\x00\x00\x00\x02\x16\x00\x02\x12\x00\x02\x10\x07' >corpus/dir_tree/loops
+printf '\x00\x00\x00\x03\x05\x00\x00\x04\x04' >corpus/dir_tree/fifo
+printf '\x00\x00\x00\x02\x05\x02\x02\x08\x04\x02\x06\x03' >corpus/dir_tree/links
 cargo +nightly fuzz build -O >/dev/null 2>&1 || { echo "cargo fuzz build failed"; exit 1; }
 for t in "${TARGETS[@]}"; do
   log="target/fuzz-$t.log"
@@ -50,6 +58,7 @@ for t in "${TARGETS[@]}"; do
   # The engine's per-run rayon pool: glibc's thread-local destructor records
   # are reported as leaks at exit (not a modelconv bug, see README.md).
   [ "$t" = safetensors_roundtrip ] && extra=(-detect_leaks=0)
+  [ "$t" = dir_tree ] && extra=(-detect_leaks=0)
   cargo +nightly fuzz run -O "$t" "corpus/$t" -- -max_total_time="$SECONDS_PER_TARGET" "${extra[@]}" \
     -max_len=65536 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 >"$log" 2>&1
   rc=$?

@@ -480,7 +480,9 @@ pub fn convert_model(
         family: &fam,
     })?;
     let written = write(&model, &fam, &target, writer, &out, opts, reporter)?;
-    let mut r = report(&model, fam, &target, spec, &out, written, src, dst);
+    let mut r = report(&model, fam, &target, spec, &out, written);
+    r.source = src.to_string();
+    r.output = dst.to_path_buf();
     r.conversion_time_sec = start.elapsed().as_secs_f64();
     if opts.validate {
         crate::validate::validate(src, dst, opts, &mut r)?;
@@ -560,8 +562,8 @@ fn write(
     Ok((written, warnings))
 }
 
-/// The report of a finished conversion (everything but the time).
-#[allow(clippy::too_many_arguments)]
+/// The report of a finished conversion (everything but the time and the
+/// names of the source and the output, which the caller fills in).
 fn report(
     model: &Model,
     fam: FamilyReport,
@@ -569,8 +571,6 @@ fn report(
     spec: &registry::FormatSpec,
     out: &registry::WritePlan,
     (written, mut warnings): Written,
-    src: &str,
-    dst: &Path,
 ) -> ConversionReport {
     let tensors = &out.tensors;
     let out_dtypes: std::collections::HashMap<&str, DType> = tensors
@@ -630,9 +630,9 @@ fn report(
         },
         conversion_time_sec: 0.0,
         error_message: None,
-        source: src.to_string(),
+        source: String::new(),
         source_format: model.format_description(),
-        output: dst.to_path_buf(),
+        output: PathBuf::new(),
         output_format: spec.name.to_string(),
         tensors: tensors.len(),
         dtypes,
