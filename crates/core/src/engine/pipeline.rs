@@ -12,8 +12,8 @@
 //!   ([`Pipeline::hash`]).
 //!
 //! Workers stay at most `threads + 2` chunks ahead of the writer — or, over
-//! small chunks (many small tensors), as many as fit in that many full
-//! chunks' bytes, up to [`MAX_AHEAD`] — and the hasher at most 2 messages
+//! small chunks (many small tensors), as many as fit in a quarter of a full
+//! chunk, up to [`MAX_AHEAD`] — and the hasher at most 2 messages
 //! behind (small adjacent chunks go to it in one), so memory is bounded by
 //! about `2 × threads + 5` chunks; chunk buffers are pooled ([`BufPool`]).
 //! Without the byte window, 100k one-element tensors cost two thread
@@ -89,7 +89,8 @@ struct Pipeline<'a, 'c> {
     ctx: &'a LaidCtx<'c>,
     chunks: &'a [Chunk<'c>],
     window: usize,
-    /// Bytes the workers may run ahead of the writer (`window` full chunks).
+    /// Bytes of small chunks the workers may run ahead of the writer past
+    /// `window` chunks (a quarter of a full chunk).
     window_bytes: u64,
     /// `ends[i]`: output bytes of chunks `0..i`.
     ends: Vec<u64>,
@@ -120,7 +121,7 @@ pub(super) fn write_in_order(
         ctx,
         chunks,
         window,
-        window_bytes: window as u64 * ctx.opts.chunk_bytes.max(1) as u64,
+        window_bytes: (ctx.opts.chunk_bytes / 4).max(1) as u64,
         ends,
         next: AtomicUsize::new(0),
         gate: (Mutex::new(0), Condvar::new()),
