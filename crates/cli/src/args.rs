@@ -134,10 +134,13 @@ pub(crate) struct VerifyArgs {
     pub source: String,
     /// The converted model.
     pub output: String,
-    /// Require every tensor to be bit-exact (the default when no threshold is given).
+    /// Require every tensor to be bit-exact, dtype included. Without it (and without thresholds)
+    /// each tensor is held to what a conversion promises: bit-exact when its dtype is unchanged,
+    /// equal to the source cast to its dtype when cast, and a cosine bound per quant type when
+    /// quantized (Q8: 0.9995, Q6: 0.999, Q5: 0.995, Q4: 0.99, Q3: 0.97, lower: 0.9; int8 per channel: 0.995).
     #[arg(long)]
     pub exact: bool,
-    /// Lowest acceptable cosine similarity per tensor (e.g. 0.999).
+    /// Judge every tensor that is not bit-exact by this lowest cosine similarity (e.g. 0.999).
     #[arg(long)]
     pub min_cosine: Option<f64>,
     /// Highest acceptable RMSE per tensor.

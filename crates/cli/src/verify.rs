@@ -18,6 +18,10 @@ pub(crate) fn summarize(out: &mut String, r: &VerifyReport, all: bool) {
         r.max_rmse,
         r.max_abs_error
     );
+    let checks: Vec<String> = r.checks.iter().map(|(c, n)| format!("{n} {c}")).collect();
+    if !checks.is_empty() {
+        outln!(out, "  compared as: {}", checks.join("; "));
+    }
     for t in r.tensors.iter().filter(|t| all || !t.passed) {
         outln!(
             out,

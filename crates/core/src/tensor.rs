@@ -129,6 +129,13 @@ pub trait TensorSource: Send + Sync + fmt::Debug {
     fn file_range(&self) -> Option<(PathBuf, Range<usize>)> {
         None
     }
+
+    /// The lossy encoding these values are decoded from (a GGUF quant type
+    /// such as `Q4_K`), or `None` when they are stored as they read. Lets
+    /// `verify` judge a quantized tensor by its type's bound, not as a copy.
+    fn encoding(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A read-only memory map of a whole file, shared by all tensors in it.

@@ -43,6 +43,10 @@ impl TensorSource for RowPermuted {
         self.inner.check_unchanged()
     }
 
+    fn encoding(&self) -> Option<String> {
+        self.inner.encoding()
+    }
+
     fn len(&self) -> usize {
         self.inner.len()
     }
@@ -82,6 +86,10 @@ pub struct Offset {
 impl TensorSource for Offset {
     fn check_unchanged(&self) -> Result<()> {
         self.inner.check_unchanged()
+    }
+
+    fn encoding(&self) -> Option<String> {
+        self.inner.encoding()
     }
 
     fn len(&self) -> usize {

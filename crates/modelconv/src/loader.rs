@@ -103,6 +103,12 @@ impl WeightLoader {
         Ok(&self.tensor(name)?.info)
     }
 
+    /// The lossy encoding a tensor's values are decoded from (a GGUF quant
+    /// type), if any (see [`modelconv_core::TensorSource::encoding`]).
+    pub fn encoding(&self, name: &str) -> Result<Option<String>> {
+        Ok(self.tensor(name)?.source.encoding())
+    }
+
     /// The raw little-endian, C-ordered bytes of a tensor (borrowed from the
     /// memory map when the format allows).
     pub fn get(&self, name: &str) -> Result<Cow<'_, [u8]>> {

@@ -96,9 +96,10 @@ pub struct ConvertRequest {
     /// Do not write metadata.json into directory outputs.
     #[arg(long)]
     pub no_metadata: bool,
-    /// After writing, compare every tensor with the source (bit-exact for lossless
-    /// conversions, cosine >= 0.99 when casting or quantizing) and run both models through
-    /// check-inference when the family has a forward pass; exit code 4 if that fails.
+    /// After writing, compare every tensor with the source as `verify` does (bit-exact when
+    /// its dtype is unchanged, bit-exact after the cast when cast, its quant type's cosine bound
+    /// when quantized) and run both models through check-inference when the family has a
+    /// forward pass; exit code 4 if that fails.
     #[arg(long)]
     pub validate: bool,
     /// Write into a non-empty output directory, removing weight files the new output makes

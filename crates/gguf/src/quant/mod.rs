@@ -528,6 +528,10 @@ impl TensorSource for DequantSource {
         self.inner.check_unchanged()
     }
 
+    fn encoding(&self) -> Option<String> {
+        Some(self.ggml_type.to_string())
+    }
+
     fn len(&self) -> usize {
         self.numel * 4
     }
