@@ -45,6 +45,9 @@ pub(crate) struct ScanArgs {
     /// Also list files without findings.
     #[arg(long)]
     pub all: bool,
+    /// Print nothing on stdout unless --json: the exit code carries the result.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// `modelconv check-inference`.
@@ -78,6 +81,9 @@ pub(crate) struct CheckArgs {
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Print nothing on stdout unless --json: the exit code carries the result.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// `modelconv fake`.
@@ -158,6 +164,9 @@ pub(crate) struct VerifyArgs {
     /// List every tensor, not only the failing ones.
     #[arg(long)]
     pub tensors: bool,
+    /// Print nothing on stdout unless --json: the exit code carries the result.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// `modelconv convert`: the source, the destination, the conversion
@@ -192,4 +201,7 @@ pub(crate) struct InspectArgs {
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Print nothing on stdout unless --json: the exit code carries the result.
+    #[arg(long, short)]
+    pub quiet: bool,
 }

@@ -103,7 +103,9 @@ pub(crate) fn run(args: CheckArgs) -> Result<()> {
     } else {
         summarize(&mut out, &report);
     }
-    crate::emit(&out);
+    if args.json || !args.quiet {
+        crate::emit(&out);
+    }
     let c = &report.comparison;
     if c.passed {
         Ok(())

@@ -153,6 +153,8 @@ pub(crate) fn run(args: InspectArgs) -> Result<()> {
             outln!(out, "  {:<60} {:<8} {:?}", t.name, t.dtype.name(), t.shape);
         }
     }
-    crate::emit(&out);
+    if !args.quiet {
+        crate::emit(&out);
+    }
     Ok(())
 }

@@ -63,7 +63,9 @@ pub(crate) fn run(args: ScanArgs) -> Result<()> {
             bad
         );
     }
-    crate::emit(&out);
+    if args.json || !args.quiet {
+        crate::emit(&out);
+    }
     if bad > 0 {
         return Err(ScanFindings(bad).into());
     }

@@ -65,7 +65,9 @@ pub(crate) fn run(args: VerifyArgs) -> Result<()> {
     } else {
         summarize(&mut out, &report, args.tensors);
     }
-    crate::emit(&out);
+    if args.json || !args.quiet {
+        crate::emit(&out);
+    }
     if report.passed {
         Ok(())
     } else {

@@ -180,9 +180,17 @@ fn resume_of_a_single_file_output() {
         std::fs::read(&clean).unwrap()
     );
     assert!(!journal.exists());
-    // A fresh run without --resume ignores leftovers and also gives the same bytes.
-    ok(&modelconv(
+    // The finished file is not replaced without --overwrite; with it, a
+    // fresh run gives the same bytes.
+    let again = modelconv(
         &with(&resumed, &[])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(again.status.code(), Some(1));
+    ok(&modelconv(
+        &with(&resumed, &["--overwrite"])
             .iter()
             .map(String::as_str)
             .collect::<Vec<_>>(),

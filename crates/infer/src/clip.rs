@@ -94,6 +94,27 @@ pub fn image_embeds(vb: &Vb<'_>, config: &Value, pixels: &Tensor) -> Result<Tens
     Linear::load(&vb.pp("visual_projection"))?.forward(&pooled)
 }
 
+/// Where the text tower pools: at the end-of-text token.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pool {
+    /// At the highest id of each row: `eos_token_id` 2 (original CLIP, as
+    /// transformers does), or an `eos_token_id` outside the vocabulary.
+    HighestId,
+    /// At the first occurrence of this id.
+    At(u32),
+}
+
+/// How `config`'s text tower finds its end-of-text token.
+pub fn eos_pooling(config: &Value) -> Pool {
+    let c = tower(config, "clip_text_model", "text_config");
+    let vocab = c.usize("vocab_size", 49408);
+    match c.usize("eos_token_id", 2) {
+        2 => Pool::HighestId,
+        e if e >= vocab => Pool::HighestId,
+        e => Pool::At(e as u32),
+    }
+}
+
 /// `text_embeds` [b, projection_dim] for padded `ids` with `mask`.
 pub fn text_embeds(
     vb: &Vb<'_>,
@@ -120,20 +141,20 @@ pub fn text_embeds(
     let x = encoder(&tm, c, x, Some(&m), 512, 8)?;
     let x =
         LayerNorm::load(&tm.pp("final_layer_norm"), c.f64("layer_norm_eps", 1e-5))?.forward(&x)?;
-    // Pooling at the end-of-text token: the highest id when eos_token_id is 2
-    // (original CLIP), else the first eos_token_id (as transformers does).
-    let eos = c.usize("eos_token_id", 2) as u32;
+    let pool = eos_pooling(config);
     let mut rows = Vec::new();
     for (i, row) in ids.iter().enumerate() {
-        let pos = if eos == 2 {
-            row.iter()
+        let pos = match pool {
+            Pool::HighestId => row
+                .iter()
                 .enumerate()
                 .max_by_key(|(j, v)| (**v, std::cmp::Reverse(*j)))
-                .map(|(j, _)| j)
-        } else {
-            row.iter().position(|&v| v == eos)
+                .map(|(j, _)| j),
+            Pool::At(eos) => row.iter().position(|&v| v == eos),
         }
-        .ok_or_else(|| Error::InvalidOption(format!("text {i} has no end-of-text token {eos}")))?;
+        .ok_or_else(|| {
+            Error::InvalidOption(format!("text {i} has no end-of-text token ({pool:?})"))
+        })?;
         rows.push(x.get(i).and_then(|r| r.get(pos)).map_err(ce)?);
     }
     let pooled = Tensor::stack(&rows, 0).map_err(ce)?;

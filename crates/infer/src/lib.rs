@@ -316,18 +316,36 @@ pub fn run(family: Family, model: &ModelRef<'_>, inputs: &Inputs) -> Result<Vec<
 }
 
 /// Fixed CLIP text ids when the model has no tokenizer: bos, a few ids, eos.
+/// Special-token ids from the config that lie outside the vocabulary (tiny
+/// and pruned CLIPs have them) are replaced by ids inside it: bos by 0,
+/// eos by the highest id, which the text tower then pools at
+/// ([`clip::eos_pooling`]).
 fn clip_builtin_ids(config: &Value) -> (Ids, Ids) {
     let c = modelconv_arch::config::Cfg::new(config);
     let t = c.sub("text_config");
-    let vocab = t.usize("vocab_size", c.usize("vocab_size", 49408)) as u32;
-    let eos = t.usize("eos_token_id", 2) as u32;
-    let bos = t.usize("bos_token_id", 1) as u32;
+    let vocab = (t.usize("vocab_size", c.usize("vocab_size", 49408)) as u32).max(2);
+    let eos = match clip::eos_pooling(config) {
+        clip::Pool::At(id) => id,
+        clip::Pool::HighestId => {
+            let eos = t.usize("eos_token_id", 2) as u32;
+            if eos < vocab {
+                eos
+            } else {
+                vocab - 1
+            }
+        }
+    };
+    let bos = Some(t.usize("bos_token_id", 1) as u32)
+        .filter(|&b| b < vocab)
+        .unwrap_or(0);
+    // Body ids stay below the eos id when pooling at the highest id.
+    let top = if eos == vocab - 1 { vocab - 1 } else { vocab };
     let body: [&[u32]; 3] = [&[5, 17, 33], &[44, 2], &[60, 61, 62, 63, 64]];
     let rows: Vec<Vec<u32>> = body
         .iter()
         .map(|b| {
-            let mut r = vec![bos % vocab];
-            r.extend(b.iter().map(|v| v % vocab));
+            let mut r = vec![bos];
+            r.extend(b.iter().map(|v| v % top));
             r.push(eos);
             r
         })

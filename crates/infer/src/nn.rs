@@ -8,7 +8,13 @@ use candle_core::{DType, Device, Tensor, D};
 use modelconv_core::{Error, Result};
 
 /// Turns a candle error into an internal error (our inputs are validated first).
+/// A captured backtrace is left out of the message: the CLI prints
+/// internal errors in one line (RUST_BACKTRACE still shows where).
 pub fn ce(e: candle_core::Error) -> Error {
+    let e = match e {
+        candle_core::Error::WithBacktrace { inner, .. } => *inner,
+        e => e,
+    };
     Error::Internal(format!("candle: {e}"))
 }
 
@@ -281,7 +287,19 @@ pub fn ids_tensor(ids: &[Vec<u32>]) -> Result<Tensor> {
 }
 
 /// Embedding lookup: rows of `table` [v, d] for `ids` [b, t] → [b, t, d].
+/// An id past the table is a typed error (candle's would be internal).
 pub fn embed(table: &Tensor, ids: &Tensor) -> Result<Tensor> {
+    let rows = table.dim(0).map_err(ce)?;
+    let max = ids
+        .flatten_all()
+        .and_then(|i| i.max(0))
+        .and_then(|m| m.to_scalar::<u32>())
+        .map_err(ce)?;
+    if max as usize >= rows {
+        return Err(Error::InvalidOption(format!(
+            "token id {max} is outside the vocabulary: the embedding table has {rows} rows"
+        )));
+    }
     let f = || -> candle_core::Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let d = table.dim(1)?;

@@ -314,7 +314,7 @@ fn absolute(p: &Path) -> PathBuf {
 
 /// Refuses plans that would write over one of the model's input files or
 /// into the input directory itself.
-fn check_no_overwrite(model: &Model, plan: &OutputPlan) -> Result<()> {
+fn check_no_overwrite(model: &Model, target: &OutputTarget, plan: &OutputPlan) -> Result<()> {
     let inputs: std::collections::HashSet<PathBuf> = model
         .source_files
         .iter()
@@ -328,11 +328,25 @@ fn check_no_overwrite(model: &Model, plan: &OutputPlan) -> Result<()> {
         .map(|p| absolute(&p))
         .collect();
     let root = absolute(&model.root);
-    if model.root.is_dir() && absolute(&plan.root) == root {
+    let out_root = absolute(&plan.root);
+    let directory = matches!(target, OutputTarget::Directory(_));
+    if model.root.is_dir() && directory && out_root == root {
         return Err(Error::WouldOverwriteInput {
             output: plan.root.clone(),
             input: model.root.clone(),
         });
+    }
+    // An output inside the input directory would be read back as part of
+    // the input by its next conversion.
+    if model.root.is_dir() && out_root.starts_with(&root) {
+        let out = match target {
+            OutputTarget::File(f) | OutputTarget::Directory(f) => f,
+        };
+        return Err(Error::InvalidOption(format!(
+            "the output {} is inside the input directory {}: the next conversion of that input would read it as part of the model; choose a destination outside it",
+            out.display(),
+            model.root.display()
+        )));
     }
     for out in plan.paths() {
         let abs = absolute(&out);
@@ -358,6 +372,12 @@ fn check_destination(
             if f.is_dir() {
                 return Err(Error::InvalidOption(format!(
                     "{} is a directory; give a new file name, or a directory name without a format extension",
+                    f.display()
+                )));
+            }
+            if f.symlink_metadata().is_ok() && !opts.overwrite && !opts.engine.resume {
+                return Err(Error::InvalidOption(format!(
+                    "{} exists; pass --overwrite to replace it",
                     f.display()
                 )));
             }
@@ -543,7 +563,7 @@ fn write(
         plan.files
             .insert(at, family::metadata_json(model, fam, &infos)?);
     }
-    check_no_overwrite(model, &plan)?;
+    check_no_overwrite(model, target, &plan)?;
     let stale = check_destination(target, &plan, opts)?;
     let written = engine::run(&plan, &opts.engine, reporter)?;
     let mut warnings = Vec::new();

@@ -219,11 +219,21 @@ pub fn output_format(to: Option<&str>, dst: &Path) -> Result<&'static FormatSpec
                 writable_names()
             ))
         })?,
-        None => FORMATS
-            .iter()
-            .copied()
-            .find(|f| f.writer.is_some() && has_extension(f, dst))
-            .unwrap_or(&formats::safetensors::FORMAT),
+        // By extension: a format modelconv does not write yet is refused
+        // below, never turned into a directory of that name.
+        None => match FORMATS.iter().copied().find(|f| has_extension(f, dst)) {
+            Some(f) => f,
+            None => {
+                if let Some(ext) = foreign_model_extension(dst) {
+                    return Err(Error::InvalidOption(format!(
+                        "{}: .{ext} is a model file format modelconv does not write; this build writes: {} (or give a directory name)",
+                        dst.display(),
+                        writable_names()
+                    )));
+                }
+                &formats::safetensors::FORMAT
+            }
+        },
     };
     if spec.writer.is_none() {
         return Err(Error::InvalidOption(format!(
@@ -233,6 +243,29 @@ pub fn output_format(to: Option<&str>, dst: &Path) -> Result<&'static FormatSpec
         )));
     }
     Ok(spec)
+}
+
+/// The extension of `dst` if it names a model file format of another
+/// framework (Keras, TensorFlow, Core ML, TensorRT, ...), which must not
+/// silently become a safetensors directory of that name.
+fn foreign_model_extension(dst: &Path) -> Option<String> {
+    const FOREIGN: &[&str] = &[
+        "h5",
+        "keras",
+        "tflite",
+        "pb",
+        "mlmodel",
+        "mlpackage",
+        "engine",
+        "trt",
+        "ort",
+        "pte",
+        "llamafile",
+        "ggml",
+        "msgpack",
+    ];
+    let ext = dst.extension()?.to_str()?.to_ascii_lowercase();
+    FOREIGN.contains(&ext.as_str()).then_some(ext)
 }
 
 /// The request fields that apply only to some output formats (the union

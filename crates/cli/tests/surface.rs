@@ -1,0 +1,165 @@
+//! The traps of the surface a user touches (issue #21): options and
+//! destinations that were silently taken to mean something else, a check
+//! that stopped on a valid model, flags missing from some subcommands.
+//! Each test failed on the code before the fix.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+
+fn fam(name: &str) -> String {
+    data()
+        .join("families")
+        .join(name)
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+fn fails_with(out: &std::process::Output, code: i32, text: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{err}");
+    assert!(err.contains(text), "expected '{text}' in: {err}");
+}
+
+/// Item 3: an output directory (or file) inside the input directory is
+/// refused; the input is left as it was.
+#[test]
+fn output_inside_the_input_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(data().join("families/llama").join(f), src.join(f)).unwrap();
+    }
+    for dst in ["out", "sub/out", "x.gguf"] {
+        let d = src.join(dst);
+        let run = modelconv(&["convert", src.to_str().unwrap(), d.to_str().unwrap(), "-q"]);
+        fails_with(&run, 1, "is inside the input directory");
+    }
+    assert_eq!(entries(&src), ["config.json", "model.safetensors"]);
+    // Beside it is fine.
+    ok(&modelconv(&[
+        "convert",
+        src.to_str().unwrap(),
+        tmp.path().join("out").to_str().unwrap(),
+        "-q",
+    ]));
+}
+
+/// Item 4: a destination named for a format modelconv does not write is an
+/// error, not a safetensors directory of that name.
+#[test]
+fn unwritable_destination_extensions_are_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, text) in [
+        ("m.onnx", "writing onnx is not supported yet"),
+        ("m.pt", "writing pytorch is not supported yet"),
+        (
+            "m.h5",
+            ".h5 is a model file format modelconv does not write",
+        ),
+        ("m.tflite", ".tflite is a model file format"),
+    ] {
+        let d = tmp.path().join(name);
+        let run = modelconv(&["convert", &fam("llama"), d.to_str().unwrap(), "-q"]);
+        fails_with(&run, 1, text);
+        assert!(!d.exists(), "{name} was created");
+    }
+}
+
+/// Item 5: an existing single-file destination needs --overwrite.
+#[test]
+fn existing_file_destination_needs_overwrite() {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["w.safetensors", "w.gguf", "w.npz"] {
+        let d = tmp.path().join(name);
+        std::fs::write(&d, b"the user's file").unwrap();
+        let run = modelconv(&["convert", &fam("llama"), d.to_str().unwrap(), "-q"]);
+        fails_with(&run, 1, "exists; pass --overwrite to replace it");
+        assert_eq!(std::fs::read(&d).unwrap(), b"the user's file");
+        ok(&modelconv(&[
+            "convert",
+            &fam("llama"),
+            d.to_str().unwrap(),
+            "-q",
+            "--overwrite",
+        ]));
+        assert_ne!(std::fs::read(&d).unwrap(), b"the user's file");
+    }
+}
+
+/// Item 7: a CLIP whose config's special-token ids lie outside its
+/// vocabulary (tiny and pruned CLIPs) is checked, not an internal error.
+#[test]
+fn clip_with_special_ids_outside_the_vocabulary_is_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("clip");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::copy(
+        data().join("families/clip/model.safetensors"),
+        src.join("model.safetensors"),
+    )
+    .unwrap();
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data().join("families/clip/config.json")).unwrap())
+            .unwrap();
+    cfg["text_config"]["bos_token_id"] = 49406.into();
+    cfg["text_config"]["eos_token_id"] = 49407.into();
+    std::fs::write(src.join("config.json"), cfg.to_string()).unwrap();
+    let out = tmp.path().join("f16");
+    ok(&modelconv(&[
+        "convert",
+        src.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--dtype",
+        "f16",
+        "-q",
+    ]));
+    let r = json(&modelconv(&[
+        "check-inference",
+        src.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(r["comparison"]["passed"], true, "{r}");
+    let kinds: Vec<&str> = r["comparison"]["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.iter().any(|k| k.contains("text")), "{kinds:?}");
+}
+
+/// Item 8: --quiet on every subcommand that prints: nothing on stdout, the
+/// exit code still says the result.
+#[test]
+fn quiet_on_every_subcommand() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = out.to_str().unwrap();
+    ok(&modelconv(&["convert", &fam("llama"), o, "-q"]));
+    let runs: [(&[&str], i32); 5] = [
+        (&["inspect", &fam("llama")], 0),
+        (&["verify", &fam("llama"), o], 0),
+        (&["check-inference", &fam("llama"), o], 0),
+        (&["scan", &fam("llama")], 0),
+        // A failing verify: exit 4, still silent on stdout.
+        (&["verify", &fam("gemma"), o], 4),
+    ];
+    for (args, code) in runs {
+        let loud = modelconv(args);
+        assert!(!loud.stdout.is_empty(), "{args:?} prints without --quiet");
+        let mut quiet = args.to_vec();
+        quiet.push("--quiet");
+        let run = modelconv(&quiet);
+        assert_eq!(run.status.code(), Some(code), "{args:?}");
+        assert!(
+            run.stdout.is_empty(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&run.stdout)
+        );
+    }
+}
