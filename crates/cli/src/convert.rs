@@ -29,6 +29,8 @@ fn options(args: &ConvertArgs) -> modelconv::Result<ConvertOptions> {
         _ => None,
     };
     opts.inference = Some(std::sync::Arc::new(modelconv_infer::check::Checker));
+    // Ctrl-C keeps the partial output for --resume (see `interrupt`).
+    opts.engine.keep_on_cancel = true;
     Ok(opts)
 }
 

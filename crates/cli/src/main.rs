@@ -20,6 +20,7 @@ mod check;
 mod convert;
 mod fake;
 mod inspect;
+mod interrupt;
 mod progress;
 mod scan;
 mod units;
@@ -89,6 +90,10 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     }
 }
 
+fn is_cancelled(err: &anyhow::Error) -> bool {
+    matches!(err.downcast_ref::<Error>(), Some(Error::Cancelled))
+}
+
 /// Writes `text` to stdout. A closed pipe (`modelconv inspect x | head`)
 /// is not an error.
 pub fn emit(text: &str) {
@@ -144,7 +149,9 @@ fn main() -> ExitCode {
     // million-entry header in the peak).
     if matches!(cli.command, Command::Convert(_) | Command::Fake(_)) {
         keep_freed_memory();
+        interrupt::install();
     }
+    let resumable = matches!(cli.command, Command::Convert(_));
     let result = match cli.command {
         Command::Convert(args) => convert::run(*args),
         Command::Inspect(args) => inspect::run(args),
@@ -155,6 +162,16 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if interrupt::interrupted() && is_cancelled(&err) => {
+            if resumable {
+                eprintln!(
+                    "interrupted — rerun with --resume to continue (what was written is kept with its journal; --overwrite starts over)"
+                );
+            } else {
+                eprintln!("interrupted — nothing was left behind");
+            }
+            ExitCode::from(interrupt::EXIT_INTERRUPTED)
+        }
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::from(exit_code(&err))

@@ -63,4 +63,8 @@ impl Reporter for Bar {
     fn finish(&self) {
         self.bar.finish_and_clear();
     }
+
+    fn cancelled(&self) -> bool {
+        crate::interrupt::interrupted()
+    }
 }

@@ -200,3 +200,75 @@ fn resume_of_a_single_file_output() {
         std::fs::read(&clean).unwrap()
     );
 }
+
+/// Ctrl-C (issue #21, item 9): the run stops at a chunk boundary, says how
+/// to continue, keeps its journal and unfinished file; `--resume` then
+/// gives the uninterrupted run's bytes. A fresh run is refused until told.
+#[test]
+fn ctrl_c_says_how_to_resume_and_resume_finishes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("in.safetensors");
+    make_f32_shards_input(&src);
+    let src = src.to_str().unwrap();
+    let clean = tmp.path().join("clean.safetensors");
+    let dst = tmp.path().join("out.safetensors");
+    let base = |dst: &Path| {
+        vec![
+            "convert".to_string(),
+            src.to_string(),
+            dst.to_str().unwrap().to_string(),
+            "--dtype".into(),
+            "bf16".into(),
+            "--chunk-size".into(),
+            "64KiB".into(),
+            "--threads".into(),
+            "1".into(),
+        ]
+    };
+    let strs = |v: &[String]| {
+        v.iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("\u{1}")
+    };
+    let run = |v: Vec<String>| modelconv(&strs(&v).split('\u{1}').collect::<Vec<_>>());
+    ok(&run(base(&clean)));
+
+    let journal = tmp.path().join(".out.safetensors.modelconv-journal");
+    let child = Command::new(env!("CARGO_BIN_EXE_modelconv"))
+        .args(base(&dst))
+        .env("MODELCONV_TEST_CHUNK_DELAY_MS", "25")
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while journal_lines(&journal) < 10 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted — rerun with --resume"), "{err}");
+    assert!(
+        !dst.exists(),
+        "an interrupted output must not look complete"
+    );
+    assert!(journal.exists(), "the journal is kept for --resume");
+    // Without --resume or --overwrite, the leftovers are not silently reused or dropped.
+    let again = run(base(&dst));
+    assert_eq!(again.status.code(), Some(1));
+    let mut resume = base(&dst);
+    resume.push("--resume".into());
+    let r = json(&run([resume, vec!["--json".into()]].concat()));
+    assert!(r["resumed_chunks"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(std::fs::read(&dst).unwrap(), std::fs::read(&clean).unwrap());
+    assert!(!journal.exists());
+}

@@ -375,10 +375,21 @@ fn check_destination(
                     f.display()
                 )));
             }
-            if f.symlink_metadata().is_ok() && !opts.overwrite && !opts.engine.resume {
+            if opts.overwrite || opts.engine.resume {
+                return Ok(Vec::new());
+            }
+            if f.symlink_metadata().is_ok() {
                 return Err(Error::InvalidOption(format!(
                     "{} exists; pass --overwrite to replace it",
                     f.display()
+                )));
+            }
+            let journal = plan.root.join(format!(".{}.modelconv-journal", plan.name));
+            if journal.symlink_metadata().is_ok() {
+                return Err(Error::InvalidOption(format!(
+                    "{} was interrupted ({} is its journal): add --resume to continue it, or --overwrite to start over",
+                    f.display(),
+                    journal.display()
                 )));
             }
             return Ok(Vec::new());

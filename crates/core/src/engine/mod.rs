@@ -28,7 +28,8 @@
 //!   [`Error::InputChanged`] instead of publishing mixed bytes.
 //!
 //! On any error the file being written is removed (kept for `resume` when
-//! resuming), so no file with a final name is incomplete; files finished
+//! resuming, or when cancelled with `keep_on_cancel`), so no file with a
+//! final name is incomplete; files finished
 //! earlier stay with the journal so `--resume` can keep them, and the last
 //! file of the plan (the shard index) is never written.
 //!
@@ -116,12 +117,13 @@ pub fn run(
     let faults = Arc::new(Faults::new(fault, opts.no_sync));
     let result = run_locked(plan, &out, opts, reporter, &faults, &mut written);
     let cancelled = matches!(result, Err(Error::Cancelled));
-    if cancelled && !opts.resume {
+    let keep = cancelled && opts.keep_on_cancel;
+    if cancelled && !opts.resume && !keep {
         // A cancelled run leaves nothing behind.
         remove_written(&out, &written);
         written.clear();
     }
-    if result.is_err() && written.is_empty() && !opts.resume {
+    if result.is_err() && written.is_empty() && !opts.resume && !keep {
         let _ = out.remove_regular(&plan.journal_name());
     }
     drop(lock);
@@ -303,7 +305,8 @@ impl<'a> Run<'a> {
             Err(e) => {
                 // Finished files stay (the journal lets `resume` keep them);
                 // the unfinished one is removed unless this run resumes.
-                if !self.opts.resume {
+                let keep = self.opts.keep_on_cancel && matches!(e, Error::Cancelled);
+                if !self.opts.resume && !keep {
                     let _ = dir.remove_regular(&partial_name);
                 }
                 return Err(e);

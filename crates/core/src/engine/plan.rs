@@ -359,6 +359,10 @@ pub struct EngineOptions {
     /// Skip fsync of the outputs (benchmarks that leave the final flush to
     /// the OS; a crash may then lose data). Default false.
     pub no_sync: bool,
+    /// When the reporter cancels, keep what was written and the journal,
+    /// so a run with `resume` continues it (the CLI's Ctrl-C). Default
+    /// false: a cancelled run leaves nothing behind (the Python bindings).
+    pub keep_on_cancel: bool,
     /// Testing aids (`test-hooks` feature): a slow engine, a failing file
     /// operation. Default none.
     #[cfg(feature = "test-hooks")]
@@ -373,6 +377,7 @@ impl Default for EngineOptions {
             resume: false,
             check_space: true,
             no_sync: false,
+            keep_on_cancel: false,
             #[cfg(feature = "test-hooks")]
             hooks: TestHooks::default(),
         }
