@@ -46,6 +46,29 @@ pub fn detect<S: AsRef<str>>(evidence: Evidence<'_>, tensor_names: &[S]) -> Dete
     } else {
         ""
     };
+    // A GGUF's own metadata comes first: its config.json (if any) is
+    // rebuilt from that metadata, so calling it "config.json" would name a
+    // file that does not exist.
+    if let Some(a) = evidence.gguf_arch {
+        if let Some(f) = Family::from_gguf_arch(a) {
+            return found(
+                f,
+                "gguf general.architecture",
+                format!("GGUF general.architecture '{a}'"),
+            );
+        }
+        if let Some(d) = detect_from_names(tensor_names) {
+            return found(d.0, "tensor names", format!("tensor '{}'", d.1));
+        }
+        return Detection {
+            family: None,
+            evidence: "gguf general.architecture".into(),
+            reason: format!(
+                "GGUF general.architecture '{a}' is not a family modelconv knows (supported: {})",
+                Family::supported()
+            ),
+        };
+    }
     let config = evidence.config;
     let model_type = config
         .and_then(|c| c.get("model_type"))
@@ -87,7 +110,7 @@ pub fn detect<S: AsRef<str>>(evidence: Evidence<'_>, tensor_names: &[S]) -> Dete
             family: None,
             evidence: "config.json model_type".into(),
             reason: format!(
-                "config.json model_type '{mt}' is not a family modelconv knows (supported: {}); converting as plain weights",
+                "config.json model_type '{mt}' is not a family modelconv knows (supported: {})",
                 Family::supported()
             ),
         };
@@ -99,7 +122,7 @@ pub fn detect<S: AsRef<str>>(evidence: Evidence<'_>, tensor_names: &[S]) -> Dete
         family: None,
         evidence: "none".into(),
         reason: format!(
-            "no config.json family and no known tensor-name pattern (families: {}); converting as plain weights",
+            "no config.json family and no known tensor-name pattern (families: {})",
             Family::supported()
         ),
     }

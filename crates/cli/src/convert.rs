@@ -106,7 +106,12 @@ pub(crate) fn print_summary(out: &mut String, r: &ConversionReport) {
         r.output_format
     );
     if let Some(f) = &r.family {
-        outln!(out, "  family:  {}", f.detection.reason);
+        let plain = if f.family.is_none() {
+            " (converted as plain weights)"
+        } else {
+            ""
+        };
+        outln!(out, "  family:  {}{plain}", f.detection.reason);
     }
     let dtypes: Vec<String> = r.dtypes.iter().map(|(d, n)| format!("{d}: {n}")).collect();
     outln!(
@@ -115,14 +120,24 @@ pub(crate) fn print_summary(out: &mut String, r: &ConversionReport) {
         dtypes.join(", "),
         r.tensors_cast
     );
-    outln!(
-        out,
-        "  size:    {} -> {} (ratio {:.2}x) in {:.2} s",
-        units::bytes(r.source_size_bytes),
-        units::bytes(r.output_size_bytes),
-        r.compression_ratio,
-        r.conversion_time_sec
-    );
+    if r.source_size_bytes == 0 {
+        // Generated (`fake`): nothing was read, so there is no ratio.
+        outln!(
+            out,
+            "  size:    {} generated in {:.2} s",
+            units::bytes(r.output_size_bytes),
+            r.conversion_time_sec
+        );
+    } else {
+        outln!(
+            out,
+            "  size:    {} -> {} (ratio {:.2}x) in {:.2} s",
+            units::bytes(r.source_size_bytes),
+            units::bytes(r.output_size_bytes),
+            r.compression_ratio,
+            r.conversion_time_sec
+        );
+    }
     for f in &r.files {
         let name = f
             .path

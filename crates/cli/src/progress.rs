@@ -6,6 +6,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use modelconv::Reporter;
 
 /// Progress bar over bytes processed, with tensors counted in the message.
+/// Sizes in decimal units (kB, MB, GB), as the summaries print them.
 pub(crate) struct Bar {
     bar: ProgressBar,
     quiet: bool,
@@ -23,7 +24,7 @@ impl Bar {
         };
         let bar = ProgressBar::with_draw_target(None, target);
         if let Ok(style) = ProgressStyle::with_template(
-            "{spinner} {prefix} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+            "{spinner} {prefix} [{bar:30}] {decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec} ETA {eta} {msg}",
         ) {
             bar.set_style(style.progress_chars("=> "));
         }

@@ -163,3 +163,77 @@ fn quiet_on_every_subcommand() {
         );
     }
 }
+
+/// Item 10: messages that said something untrue.
+#[test]
+fn messages_say_what_is_true() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |n: &str| tmp.path().join(n).to_str().unwrap().to_string();
+    // A text file named .safetensors: not "header length 8031924123371070824".
+    std::fs::write(p("notes.safetensors"), "hello world, these are notes\n").unwrap();
+    fails_with(
+        &modelconv(&["inspect", &p("notes.safetensors")]),
+        1,
+        "not a safetensors file",
+    );
+    let scan = modelconv(&["scan", &p("notes.safetensors"), "--all"]);
+    let text = String::from_utf8_lossy(&scan.stdout);
+    assert_eq!(scan.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("[other]") && text.contains("not a safetensors file"),
+        "{text}"
+    );
+    // A valid safetensors file with a dtype modelconv does not convert:
+    // unsupported, not malformed.
+    let header = r#"{"a":{"dtype":"C64","shape":[2],"data_offsets":[0,16]}}"#;
+    let mut c64 = (header.len() as u64).to_le_bytes().to_vec();
+    c64.extend_from_slice(header.as_bytes());
+    c64.extend_from_slice(&[0; 16]);
+    std::fs::write(p("c64.safetensors"), &c64).unwrap();
+    let scan = modelconv(&["scan", &p("c64.safetensors")]);
+    let text = String::from_utf8_lossy(&scan.stdout);
+    assert_eq!(scan.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("unsupported") && !text.contains("malformed"),
+        "{text}"
+    );
+    // Every --dtype value the error lists is accepted.
+    let bad = modelconv(&["convert", &fam("llama"), &p("x"), "--dtype", "f17"]);
+    let err = String::from_utf8_lossy(&bad.stderr).to_string();
+    let listed = err
+        .split("[possible values: ")
+        .nth(1)
+        .and_then(|s| s.split(']').next())
+        .unwrap_or_else(|| panic!("{err}"));
+    for v in listed.split(", ") {
+        let d = p(&format!("dtype-{v}"));
+        ok(&modelconv(&[
+            "convert",
+            &fam("llama"),
+            &d,
+            "--dtype",
+            v,
+            "-q",
+        ]));
+    }
+    // A refused GGUF conversion does not claim to convert "as plain weights".
+    let tiny = data().join("tiny/f32_values.safetensors");
+    let run = modelconv(&["convert", tiny.to_str().unwrap(), &p("t.gguf")]);
+    fails_with(&run, 1, "GGUF output needs a model family");
+    assert!(!String::from_utf8_lossy(&run.stderr).contains("plain weights"));
+    // inspect of a GGUF names the GGUF metadata, not a config.json.
+    ok(&modelconv(&["convert", &fam("llama"), &p("l.gguf"), "-q"]));
+    let text = ok(&modelconv(&["inspect", &p("l.gguf")]));
+    let family = text.lines().find(|l| l.starts_with("family:")).unwrap();
+    assert!(
+        family.contains("GGUF general.architecture 'llama'") && !family.contains("config.json"),
+        "{text}"
+    );
+    // fake generates: no "0 B -> ... (ratio 0.00x)".
+    let cfg = data().join("families/llama/config.json");
+    let text = ok(&modelconv(&["fake", cfg.to_str().unwrap(), &p("fk")]));
+    assert!(
+        text.contains("generated in") && !text.contains("ratio"),
+        "{text}"
+    );
+}

@@ -91,6 +91,23 @@ fn read_prefix(path: &Path, file: &MmapFile) -> Result<u64> {
     let mut n_buf = [0u8; 8];
     n_buf.copy_from_slice(len_bytes);
     let n = u64::from_le_bytes(n_buf);
+    // An impossible length and no JSON object after it: not a safetensors
+    // file at all (a text file, another format under this name).
+    let json_follows = file.bytes().get(8) == Some(&b'{');
+    if (n > MAX_HEADER_SIZE || 8 + n > size) && !json_follows {
+        let start =
+            String::from_utf8_lossy(file.bytes().get(..16.min(file.len())).unwrap_or_default())
+                .chars()
+                .map(|c| if c.is_control() { '.' } else { c })
+                .collect::<String>();
+        return Err(invalid(
+            path,
+            InvalidKind::UnknownFormat,
+            format!(
+                "not a safetensors file: one starts with an 8-byte header length and a JSON object at byte 8; this one starts with \"{start}\""
+            ),
+        ));
+    }
     if n > MAX_HEADER_SIZE {
         return Err(invalid(
             path,
@@ -276,8 +293,8 @@ fn parse_entry(path: &Path, name: String, text: &str) -> Result<(TensorInfo, (u6
     let raw: RawEntry = serde_json::from_str(text).map_err(|e| {
         invalid(path, InvalidKind::BadTensorEntry, e.to_string()).with_tensor(&name)
     })?;
-    let dtype = parse_dtype(&raw.dtype)
-        .map_err(|d| invalid(path, InvalidKind::BadDtype, d).with_tensor(&name))?;
+    let dtype =
+        parse_dtype(&raw.dtype).map_err(|(kind, d)| invalid(path, kind, d).with_tensor(&name))?;
     let shape: Vec<usize> = raw
         .shape
         .iter()
@@ -430,18 +447,24 @@ fn permute<T>(v: &mut [T], order: &[u32]) {
     }
 }
 
-fn parse_dtype(s: &str) -> std::result::Result<DType, String> {
+/// A dtype of the file: valid safetensors dtypes modelconv does not
+/// convert are [`InvalidKind::UnsupportedContent`] (the file is fine),
+/// anything else [`InvalidKind::BadDtype`].
+fn parse_dtype(s: &str) -> std::result::Result<DType, (InvalidKind, String)> {
     match s {
-        "F4" | "F6_E2M3" | "F6_E3M2" | "F8_E8M0" | "F8_E4M3FNUZ" | "F8_E5M2FNUZ" | "C64" => Err(
+        "F4" | "F6_E2M3" | "F6_E3M2" | "F8_E8M0" | "F8_E4M3FNUZ" | "F8_E5M2FNUZ" | "C64" => Err((
+            InvalidKind::UnsupportedContent,
             format!("dtype {s} is valid safetensors but not supported by modelconv yet"),
-        ),
+        )),
         _ => {
-            let dt: DType = s.parse().map_err(|_| format!("unknown dtype '{s}'"))?;
+            let dt: DType = s
+                .parse()
+                .map_err(|_| (InvalidKind::BadDtype, format!("unknown dtype '{s}'")))?;
             // Only the exact safetensors spelling is accepted in a file.
             if dt.name() == s {
                 Ok(dt)
             } else {
-                Err(format!("unknown dtype '{s}'"))
+                Err((InvalidKind::BadDtype, format!("unknown dtype '{s}'")))
             }
         }
     }
@@ -596,7 +619,13 @@ mod tests {
     fn dtype_spellings_must_be_exact() {
         assert_eq!(parse_dtype("F16"), Ok(DType::F16));
         assert!(parse_dtype("f16").is_err());
-        assert!(parse_dtype("F4").is_err());
-        assert!(parse_dtype("Q4").is_err());
+        assert_eq!(
+            parse_dtype("F4").map_err(|e| e.0),
+            Err(InvalidKind::UnsupportedContent)
+        );
+        assert_eq!(
+            parse_dtype("Q4").map_err(|e| e.0),
+            Err(InvalidKind::BadDtype)
+        );
     }
 }

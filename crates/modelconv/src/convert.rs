@@ -378,14 +378,25 @@ fn check_destination(
             if opts.overwrite || opts.engine.resume {
                 return Ok(Vec::new());
             }
-            if f.symlink_metadata().is_ok() {
-                return Err(Error::InvalidOption(format!(
-                    "{} exists; pass --overwrite to replace it",
-                    f.display()
-                )));
+            match f.symlink_metadata() {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(Error::PlantedPath {
+                        path: f.clone(),
+                        what: "a symbolic link".into(),
+                    })
+                }
+                Ok(_) => {
+                    return Err(Error::InvalidOption(format!(
+                        "{} exists; pass --overwrite to replace it",
+                        f.display()
+                    )))
+                }
+                Err(_) => {}
             }
+            // A journal of ours (a regular file; anything else planted
+            // there is refused by the engine, naming it).
             let journal = plan.root.join(format!(".{}.modelconv-journal", plan.name));
-            if journal.symlink_metadata().is_ok() {
+            if journal.symlink_metadata().is_ok_and(|m| m.is_file()) {
                 return Err(Error::InvalidOption(format!(
                     "{} was interrupted ({} is its journal): add --resume to continue it, or --overwrite to start over",
                     f.display(),

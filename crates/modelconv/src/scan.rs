@@ -24,7 +24,7 @@
 
 use std::path::{Path, PathBuf};
 
-use modelconv_core::error::{Error, Result};
+use modelconv_core::error::{Error, InvalidKind, Result};
 use modelconv_core::FormatId;
 use modelconv_formats::pytorch::host::GlobalStatus;
 use modelconv_formats::pytorch::scan as pickle_scan;
@@ -141,6 +141,16 @@ pub fn scan(path: &Path) -> Result<ScanReport> {
     })
 }
 
+/// A parser's refusal as a finding: content modelconv does not convert in
+/// an otherwise valid file is a note, not a malformed file.
+fn parse_finding(e: &Error) -> Finding {
+    if e.invalid_kind() == Some(InvalidKind::UnsupportedContent) {
+        finding(Severity::Info, "unsupported", e.to_string())
+    } else {
+        finding(Severity::High, "malformed", e.to_string())
+    }
+}
+
 fn finding(severity: Severity, code: &'static str, message: impl Into<String>) -> Finding {
     Finding {
         severity,
@@ -182,12 +192,18 @@ pub fn scan_file(path: &Path) -> Result<FileScan> {
             scan_npy(path, &head, &mut findings)?;
             "npy".into()
         }
-        Some(FormatId::Safetensors) => {
-            if let Err(e) = modelconv_formats::safetensors::read_file(path) {
-                findings.push(finding(Severity::High, "malformed", e.to_string()));
+        Some(FormatId::Safetensors) => match modelconv_formats::safetensors::read_file(path) {
+            Err(e) if e.invalid_kind() == Some(InvalidKind::UnknownFormat) => {
+                // Named like one, but it is not (what inspect says too).
+                findings.push(finding(Severity::Info, "not-safetensors", e.to_string()));
+                "other".into()
             }
-            "safetensors".into()
-        }
+            Err(e) => {
+                findings.push(parse_finding(&e));
+                "safetensors".into()
+            }
+            Ok(_) => "safetensors".into(),
+        },
         // Zips (torch, npz) and pickles, and pickles under other names.
         Some(FormatId::Numpy | FormatId::PyTorch) => pickle_kind(path, &name, &mut findings)?,
         _ if is_pickle_name(&name) => pickle_kind(path, &name, &mut findings)?,
