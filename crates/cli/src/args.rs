@@ -31,6 +31,26 @@ pub(crate) enum Command {
     /// code, Jinja templates, remote code, malformed files) without executing anything.
     /// Exit code 5 when something of medium severity or worse is found.
     Scan(ScanArgs),
+    /// Print a shell completion script (e.g. `modelconv completions bash > /etc/bash_completion.d/modelconv`).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff; `modelconv man | man -l -`), or write one page per subcommand.
+    Man(ManArgs),
+}
+
+/// `modelconv man`.
+#[derive(Debug, Args)]
+pub(crate) struct ManArgs {
+    /// Write modelconv.1 and modelconv-SUBCOMMAND.1 into this directory instead of printing
+    /// modelconv.1.
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+}
+
+/// `modelconv completions`.
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
 }
 
 /// `modelconv scan`.
@@ -118,7 +138,7 @@ pub(crate) struct FakeArgs {
     /// Split into shards of at most this many bytes (e.g. 2GB).
     #[arg(long, value_name = "SIZE")]
     pub max_shard_size: Option<modelconv::request::Size>,
-    /// Write into a non-empty output directory.
+    /// Replace an existing output file, or write into a non-empty output directory.
     #[arg(long)]
     pub overwrite: bool,
     /// When mirroring a model: mirror tensors that declare more than 64x the bytes its files

@@ -21,6 +21,7 @@ mod convert;
 mod fake;
 mod inspect;
 mod interrupt;
+mod manual;
 mod progress;
 mod scan;
 mod units;
@@ -159,6 +160,8 @@ fn main() -> ExitCode {
         Command::Fake(args) => fake::run(args),
         Command::CheckInference(args) => check::run(args),
         Command::Scan(args) => scan::run(args),
+        Command::Completions(args) => manual::completions(&args),
+        Command::Man(args) => manual::man(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

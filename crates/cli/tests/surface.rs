@@ -237,3 +237,63 @@ fn messages_say_what_is_true() {
         "{text}"
     );
 }
+
+/// Shell completions and man pages come from the clap definitions: every
+/// subcommand and every `convert` flag is in them.
+#[test]
+fn completions_and_man_pages_cover_the_cli() {
+    let help = ok(&modelconv(&["--help"]));
+    let subs: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|s| *s != "help")
+        .collect();
+    assert!(
+        subs.contains(&"convert") && subs.contains(&"completions"),
+        "{subs:?}"
+    );
+    let convert_help = ok(&modelconv(&["convert", "--help"]));
+    let flags: std::collections::BTreeSet<&str> = convert_help
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(|w| w.trim_end_matches(|c: char| !c.is_ascii_alphanumeric()))
+        .collect();
+    assert!(flags.contains("--quant") && flags.len() > 20, "{flags:?}");
+    for shell in ["bash", "zsh", "fish"] {
+        let script = ok(&modelconv(&["completions", shell]));
+        for s in &subs {
+            assert!(script.contains(s), "{shell}: no {s}");
+        }
+        for f in &flags {
+            let bare = f.trim_start_matches('-');
+            assert!(script.contains(bare), "{shell}: no {f}");
+        }
+    }
+    // The bash script parses.
+    let tmp = tempfile::tempdir().unwrap();
+    let bash = tmp.path().join("modelconv.bash");
+    std::fs::write(&bash, ok(&modelconv(&["completions", "bash"]))).unwrap();
+    let st = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&bash)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    // man: the main page, and one page per subcommand on request.
+    let page = ok(&modelconv(&["man"]));
+    assert!(page.contains(".TH modelconv 1"), "{page}");
+    let dir = tmp.path().join("man");
+    ok(&modelconv(&["man", "--out-dir", dir.to_str().unwrap()]));
+    for s in &subs {
+        let p = std::fs::read_to_string(dir.join(format!("modelconv-{s}.1"))).unwrap();
+        assert!(p.contains(&format!(".TH modelconv-{s} 1")), "{s}");
+    }
+    let convert_page = std::fs::read_to_string(dir.join("modelconv-convert.1")).unwrap();
+    for f in &flags {
+        let roff = f.replace('-', "\\-");
+        assert!(convert_page.contains(&roff), "man page lacks {f}");
+    }
+}

@@ -102,8 +102,8 @@ pub struct ConvertRequest {
     /// forward pass; exit code 4 if that fails.
     #[arg(long)]
     pub validate: bool,
-    /// Write into a non-empty output directory, removing weight files the new output makes
-    /// stale.
+    /// Replace an existing output file, or write into a non-empty output directory, removing
+    /// weight files the new output makes stale.
     #[arg(long)]
     pub overwrite: bool,
     /// Convert a model whose tensors declare more than 64x the bytes its files hold (stride-0
