@@ -104,6 +104,9 @@ pub(crate) struct CheckArgs {
     /// Print nothing on stdout unless --json: the exit code carries the result.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Also write a self-contained HTML report (charts and a sortable table) to this file.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
 }
 
 /// `modelconv fake`.
@@ -187,6 +190,9 @@ pub(crate) struct VerifyArgs {
     /// Print nothing on stdout unless --json: the exit code carries the result.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Also write a self-contained HTML report (charts and a sortable table) to this file.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
 }
 
 /// `modelconv convert`: the source, the destination, the conversion

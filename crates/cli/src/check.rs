@@ -97,6 +97,9 @@ pub(crate) fn options(args: &CheckArgs) -> modelconv::Result<CheckOptions> {
 pub(crate) fn run(args: CheckArgs) -> Result<()> {
     let opts = options(&args)?;
     let report = check_inference(&args.source, &args.output, &opts)?;
+    if let Some(path) = &args.report {
+        crate::html::write(path, &crate::html::check_page(&report))?;
+    }
     let mut out = String::new();
     if args.json {
         outln!(out, "{}", serde_json::to_string_pretty(&report)?);

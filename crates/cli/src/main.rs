@@ -19,6 +19,7 @@ mod args;
 mod check;
 mod convert;
 mod fake;
+mod html;
 mod inspect;
 mod interrupt;
 mod manual;

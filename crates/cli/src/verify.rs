@@ -59,6 +59,12 @@ pub(crate) fn run(args: VerifyArgs) -> Result<()> {
         allow_amplification: args.allow_amplification,
     };
     let report = modelconv::verify(&args.source, &args.output, &opts)?;
+    if let Some(path) = &args.report {
+        crate::html::write(
+            path,
+            &crate::html::verify_page(&args.source, &args.output, &report),
+        )?;
+    }
     let mut out = String::new();
     if args.json {
         outln!(out, "{}", serde_json::to_string_pretty(&report)?);
