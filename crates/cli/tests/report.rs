@@ -3,7 +3,12 @@
 //! table lists every compared tensor, and — where Chromium is installed
 //! (`scripts/test` installs Debian's `chromium` when it can) — it renders
 //! headless with its script run and no console errors.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr
+)]
 
 mod common;
 
