@@ -130,3 +130,13 @@ def test_auto_detects_clip_and_extracts_like_the_seeds(tmp_path, repo_root):
     assert result.success, result.error_message
     names = WeightLoader(out / "weights.parquet").keys()
     assert not any(n.startswith("text_model.") for n in names)
+
+
+def test_report_keyword_writes_the_html_report(tmp_path, tiny_bert_dir):
+    # The CLI's --report FILE.html, from Python (a str or a path).
+    page = tmp_path / "report.html"
+    r = modelconv.convert(tiny_bert_dir, tmp_path / "out", dtype="f16", report=page)
+    html = page.read_text()
+    assert r["success"] and "<svg" in html and "modelconv convert" in html
+    assert "https://" not in html and "http://" not in html
+    assert set(r["sizes"]["output_by_type"]) == set(r["dtypes"])

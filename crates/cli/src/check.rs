@@ -98,7 +98,7 @@ pub(crate) fn run(args: CheckArgs) -> Result<()> {
     let opts = options(&args)?;
     let report = check_inference(&args.source, &args.output, &opts)?;
     if let Some(path) = &args.report {
-        crate::html::write(path, &crate::html::check_page(&report))?;
+        modelconv::report_html::write(path, &modelconv::report_html::check_page(&report))?;
     }
     let mut out = String::new();
     if args.json {

@@ -19,7 +19,6 @@ mod args;
 mod check;
 mod convert;
 mod fake;
-mod html;
 mod inspect;
 mod interrupt;
 mod manual;

@@ -60,9 +60,9 @@ pub(crate) fn run(args: VerifyArgs) -> Result<()> {
     };
     let report = modelconv::verify(&args.source, &args.output, &opts)?;
     if let Some(path) = &args.report {
-        crate::html::write(
+        modelconv::report_html::write(
             path,
-            &crate::html::verify_page(&args.source, &args.output, &report),
+            &modelconv::report_html::verify_page(&args.source, &args.output, &report),
         )?;
     }
     let mut out = String::new();

@@ -155,3 +155,57 @@ fn verify_and_check_inference_reports() {
         }
     }
 }
+
+/// `convert --report`: bytes by type and tensor kind before → after, the
+/// files, and with --validate what each tensor was held to and the
+/// inference check.
+#[test]
+fn convert_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |n: &str| tmp.path().join(n).to_str().unwrap().to_string();
+    let r = json(&modelconv(&[
+        "convert",
+        &fam("llama"),
+        &p("q.gguf"),
+        "--quant",
+        "q4_k_m",
+        "--validate",
+        "--report",
+        &p("r.html"),
+        "--json",
+    ]));
+    let html = std::fs::read_to_string(p("r.html")).unwrap();
+    self_contained(&html);
+    // Every source dtype and output type has a bar with its byte count.
+    let sizes = &r["sizes"];
+    let total_out: u64 = sizes["output_by_type"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    let tensor_bytes: u64 = r["files"][0]["size"].as_u64().unwrap();
+    assert!(total_out > 0 && total_out < tensor_bytes, "{sizes}");
+    for (side, map) in [("source", "source_by_dtype"), ("output", "output_by_type")] {
+        for (k, _) in sizes[map].as_object().unwrap() {
+            assert!(html.contains(&format!("{k} ({side})")), "{k} {side}");
+        }
+    }
+    for k in sizes["output_by_kind"].as_object().unwrap().keys() {
+        assert!(html.contains(&format!(">{k}</text>")), "{k}");
+    }
+    for check in r["validation"]["checks"].as_object().unwrap().keys() {
+        assert!(html.contains(&check.replace('>', "&gt;")), "{check}");
+    }
+    assert!(html.contains("next_token_logits"));
+    match chromium(Path::new(&p("r.html"))) {
+        Some((dom, console)) => {
+            assert!(
+                dom.contains("data-ready=\"1\""),
+                "the page's script did not run"
+            );
+            assert!(console.is_empty(), "console output: {console}");
+        }
+        None => eprintln!("chromium is not installed: the report was not rendered in a browser"),
+    }
+}

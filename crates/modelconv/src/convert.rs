@@ -20,6 +20,21 @@ use crate::glob;
 use crate::registry;
 use crate::source;
 
+/// Where the bytes are: by dtype (GGUF type in a GGUF output) and by
+/// tensor kind (the name without its layer prefix, `self_attn.q_proj.weight`),
+/// in the source (as read) and in the output.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct SizeBreakdown {
+    /// Source bytes by dtype.
+    pub source_by_dtype: BTreeMap<String, u64>,
+    /// Output bytes by dtype or stored type.
+    pub output_by_type: BTreeMap<String, u64>,
+    /// Source bytes by tensor kind.
+    pub source_by_kind: BTreeMap<String, u64>,
+    /// Output bytes by tensor kind.
+    pub output_by_kind: BTreeMap<String, u64>,
+}
+
 /// What `convert` runs: a [`crate::ConvertRequest`] resolved against the
 /// destination and the registry (or built directly by a Rust caller).
 /// `ConvertOptions::default()` keeps every dtype, writes safetensors (or
@@ -66,6 +81,9 @@ pub struct ConvertOptions {
     /// The forward-pass check `validate` runs (`modelconv-infer`'s
     /// `Checker`); `None` = tensors only.
     pub inference: Option<std::sync::Arc<dyn crate::check::InferenceCheck>>,
+    /// Also write the HTML report of the conversion here
+    /// ([`crate::report_html::conversion_page`]). Default none.
+    pub report: Option<PathBuf>,
 }
 
 impl ConvertOptions {
@@ -240,6 +258,8 @@ pub struct ConversionReport {
     /// forward pass).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inference: Option<crate::check::CheckReport>,
+    /// Bytes by dtype and by tensor kind, in the source and in the output.
+    pub sizes: SizeBreakdown,
 }
 
 impl ConversionReport {
@@ -471,7 +491,11 @@ pub fn convert(
     // before reading the source.
     output_target(opts, dst)?;
     let model = source::open(src)?;
-    convert_model(model, src, dst, opts, reporter, start)
+    let r = convert_model(model, src, dst, opts, reporter, start)?;
+    if let Some(path) = &opts.report {
+        crate::report_html::write(path, &crate::report_html::conversion_page(&r))?;
+    }
+    Ok(r)
 }
 
 /// The output format, its writer and what `dst` is to it.
@@ -657,6 +681,31 @@ fn report(
     for t in names {
         *dtypes.entry(t).or_insert(0) += 1;
     }
+    let mut sizes = SizeBreakdown::default();
+    for t in &model.tensors {
+        let n = t.info.nbytes() as u64;
+        *sizes
+            .source_by_dtype
+            .entry(t.info.dtype.name().to_string())
+            .or_insert(0) += n;
+        *sizes
+            .source_by_kind
+            .entry(crate::report_html::kind_of(&t.info.name))
+            .or_insert(0) += n;
+    }
+    for (i, t) in tensors.iter().enumerate() {
+        let (num, den) = t.ratio();
+        let n = (t.source.len() / den.max(1) * num) as u64;
+        let ty = match &out.types {
+            Some(types) => types.get(i).cloned().unwrap_or_default(),
+            None => t.info.dtype.name().to_string(),
+        };
+        *sizes.output_by_type.entry(ty).or_insert(0) += n;
+        *sizes
+            .output_by_kind
+            .entry(crate::report_html::kind_of(&t.info.name))
+            .or_insert(0) += n;
+    }
     let files: Vec<ReportFile> = written.files.into_iter().map(ReportFile::from).collect();
     let output_size_bytes: u64 = files.iter().map(|f| f.size).sum();
     let source_size_bytes = model.source_size_bytes();
@@ -698,5 +747,6 @@ fn report(
         family: Some(fam),
         validation: None,
         inference: None,
+        sizes,
     }
 }

@@ -15,6 +15,7 @@ pub mod glob;
 pub mod inspect;
 pub mod loader;
 pub mod registry;
+pub mod report_html;
 pub mod request;
 pub mod scan;
 pub mod source;

@@ -11,7 +11,7 @@
 //! an option that does not apply to the output format, naming it.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use clap::ValueEnum;
@@ -102,6 +102,10 @@ pub struct ConvertRequest {
     /// forward pass; exit code 4 if that fails.
     #[arg(long)]
     pub validate: bool,
+    /// Also write a self-contained HTML report of the conversion (sizes by type and tensor kind,
+    /// before -> after; with --validate, what each tensor was held to and the inference check).
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
     /// Replace an existing output file, or write into a non-empty output directory, removing
     /// weight files the new output makes stale.
     #[arg(long)]
@@ -207,6 +211,7 @@ impl ConvertRequest {
             gguf_preset: self.quant.map(|q| q.0),
             tensor_types: self.tensor_type.iter().map(|t| t.parsed.clone()).collect(),
             validate: self.validate,
+            report: self.report.clone(),
             inference: None,
         })
     }

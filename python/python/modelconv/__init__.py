@@ -113,6 +113,7 @@ class ConversionConfig:
     mup_to_llama: bool = False
     no_metadata: bool = False
     validate: bool = False
+    report: Optional[str] = None
     overwrite: bool = False
     allow_amplification: bool = False
     resume: bool = False
@@ -207,6 +208,8 @@ def convert(
     True for a tqdm bar. ``chunk_delay_ms`` slows the engine down (a testing aid).
     """
     cb = _progress_callback(progress)
+    if isinstance(options.get("report"), os.PathLike):
+        options = {**options, "report": os.fspath(options["report"])}
     text = _modelconv.convert(os.fspath(src), os.fspath(dst), json.dumps(options), cb, chunk_delay_ms)
     return json.loads(text)
 

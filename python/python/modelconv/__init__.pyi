@@ -46,6 +46,7 @@ class ConversionConfig:
     mup_to_llama: bool
     no_metadata: bool
     validate: bool
+    report: Optional[str]
     overwrite: bool
     allow_amplification: bool
     resume: bool
@@ -77,6 +78,7 @@ class ConversionConfig:
         mup_to_llama: bool = False,
         no_metadata: bool = False,
         validate: bool = False,
+        report: Optional[str] = None,
         overwrite: bool = False,
         allow_amplification: bool = False,
         resume: bool = False,

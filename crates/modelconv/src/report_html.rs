@@ -1,4 +1,4 @@
-//! `--report FILE.html` of `verify` and `check-inference`: one
+//! `--report FILE.html` of `convert`, `verify` and `check-inference`: one
 //! self-contained page (inline CSS, SVG and a few lines of script; no
 //! network, works offline, follows the system's dark theme) with charts a
 //! user reads faster than the text output, and the full table, sortable.
@@ -7,13 +7,15 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use modelconv::check::CheckReport;
-use modelconv::VerifyReport;
+use modelconv_core::error::IoContext;
 
-/// Writes `html` to `path` (refusing a path that is a directory).
-pub(crate) fn write(path: &std::path::Path, html: &str) -> anyhow::Result<()> {
-    use anyhow::Context;
-    std::fs::write(path, html).with_context(|| format!("writing the report {}", path.display()))
+use crate::check::CheckReport;
+use crate::convert::ConversionReport;
+use crate::{Result, VerifyReport};
+
+/// Writes `html` to `path`.
+pub fn write(path: &std::path::Path, html: &str) -> Result<()> {
+    std::fs::write(path, html).at(path)
 }
 
 /// Escapes text for HTML.
@@ -171,7 +173,7 @@ fn layer_of(name: &str) -> Option<usize> {
 
 /// The tensor's kind: its name without the layer prefix
 /// (`self_attn.q_proj.weight`).
-fn kind_of(name: &str) -> String {
+pub(crate) fn kind_of(name: &str) -> String {
     let name = name.split(" -> ").next().unwrap_or(name);
     match layer_of(name) {
         Some(n) => {
@@ -185,7 +187,7 @@ fn kind_of(name: &str) -> String {
 }
 
 /// The page of a `verify` run.
-pub(crate) fn verify_page(source: &str, output: &str, r: &VerifyReport) -> String {
+pub fn verify_page(source: &str, output: &str, r: &VerifyReport) -> String {
     let mut b = String::new();
     let _ = write!(
         b,
@@ -261,8 +263,115 @@ pub(crate) fn verify_page(source: &str, output: &str, r: &VerifyReport) -> Strin
     page("modelconv verify", &b)
 }
 
+fn mb(v: f64) -> String {
+    format!("{:.3} MB", v / 1e6)
+}
+
+/// Bars of bytes per key, before and after side by side.
+fn before_after(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> String {
+    let most = before
+        .values()
+        .chain(after.values())
+        .copied()
+        .max()
+        .unwrap_or(1) as f64;
+    let mut items = Vec::new();
+    for (k, v) in before {
+        items.push((format!("{k} (source)"), *v as f64));
+    }
+    for (k, v) in after {
+        items.push((format!("{k} (output)"), *v as f64));
+    }
+    bars(&items, 0.0, most, None, &mb)
+}
+
+/// The page of a `convert` run (with `--validate`: its checks too).
+pub fn conversion_page(r: &ConversionReport) -> String {
+    let mut b = String::new();
+    let _ = write!(
+        b,
+        "<p>{} — <code>{}</code> ({}) → <code>{}</code> ({}): {} tensors, {} parameters, \
+         {} → {} (ratio {:.2}x) in {:.2} s.</p>",
+        status(r.success),
+        esc(&r.source),
+        esc(&r.source_format),
+        esc(&r.output.display().to_string()),
+        esc(&r.output_format),
+        r.tensors,
+        r.total_parameters,
+        mb(r.source_size_bytes as f64),
+        mb(r.output_size_bytes as f64),
+        r.compression_ratio,
+        r.conversion_time_sec
+    );
+    b.push_str("<h2>Bytes by type, source → output</h2>");
+    b.push_str(&before_after(
+        &r.sizes.source_by_dtype,
+        &r.sizes.output_by_type,
+    ));
+    b.push_str(
+        "<h2>Output bytes by tensor kind</h2><p class=\"note\">Source and output names \
+         can differ (GGUF's own names); the output is grouped by its own.</p>",
+    );
+    let most = r.sizes.output_by_kind.values().copied().max().unwrap_or(1) as f64;
+    let items: Vec<(String, f64)> = r
+        .sizes
+        .output_by_kind
+        .iter()
+        .map(|(k, v)| (k.clone(), *v as f64))
+        .collect();
+    b.push_str(&bars(&items, 0.0, most, None, &mb));
+    b.push_str("<h2>Files</h2>");
+    let rows: Vec<Vec<(String, Option<f64>)>> = r
+        .files
+        .iter()
+        .map(|f| {
+            vec![
+                (f.path.display().to_string(), None),
+                (mb(f.size as f64), Some(f.size as f64)),
+                (f.sha256.clone(), None),
+            ]
+        })
+        .collect();
+    b.push_str(&table(&["file", "size", "sha256"], &rows));
+    if let Some(v) = &r.validation {
+        let _ = write!(
+            b,
+            "<h2>--validate: tensors</h2><p>{} — {} compared, {} bit-exact, min cosine {:.6}; \
+             only failing tensors are kept in a conversion's report.</p>",
+            status(v.passed),
+            v.compared,
+            v.bit_exact,
+            v.min_cosine
+        );
+        let checks: Vec<(String, f64)> = v
+            .checks
+            .iter()
+            .map(|(c, n)| (c.clone(), *n as f64))
+            .collect();
+        let most = checks.iter().map(|c| c.1).fold(1.0, f64::max);
+        b.push_str(&bars(&checks, 0.0, most, None, &|x| format!("{x:.0}")));
+    }
+    if let Some(c) = &r.inference {
+        b.push_str("<h2>--validate: check-inference</h2>");
+        b.push_str(&inference_body(c));
+    }
+    if !r.warnings.is_empty() {
+        b.push_str("<h2>Warnings</h2><ul>");
+        for w in &r.warnings {
+            let _ = write!(b, "<li>{}</li>", esc(w));
+        }
+        b.push_str("</ul>");
+    }
+    page("modelconv convert", &b)
+}
+
 /// The page of a `check-inference` run.
-pub(crate) fn check_page(r: &CheckReport) -> String {
+pub fn check_page(r: &CheckReport) -> String {
+    page("modelconv check-inference", &inference_body(r))
+}
+
+fn inference_body(r: &CheckReport) -> String {
     let c = &r.comparison;
     let mut b = String::new();
     let _ = write!(
@@ -314,7 +423,7 @@ pub(crate) fn check_page(r: &CheckReport) -> String {
         &["output", "average", "min", "max", "std", "max abs diff"],
         &rows,
     ));
-    page("modelconv check-inference", &b)
+    b
 }
 
 #[cfg(test)]
