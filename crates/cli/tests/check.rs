@@ -6,15 +6,6 @@ mod common;
 
 use common::*;
 
-fn fam(name: &str) -> String {
-    data()
-        .join("families")
-        .join(name)
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
 #[test]
 fn passes_across_formats_and_components() {
     let tmp = tempfile::tempdir().unwrap();

@@ -47,10 +47,6 @@ fn hostile() -> PathBuf {
     data().join("../bad_data/hostile")
 }
 
-fn python() -> Command {
-    Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
-}
-
 /// Writes the whole corpus (`--big`, with the modelconv-made bases) into
 /// `dir/corpus`.
 fn make_corpus(dir: &Path) -> PathBuf {

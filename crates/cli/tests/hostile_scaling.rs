@@ -15,7 +15,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
 use modelconv::registry::FORMATS;
@@ -36,7 +35,7 @@ const KINDS: &[&str] = &[
 
 fn generate(dir: &Path, entries: usize) {
     let script = common::data().join("../bad_data/hostile/make_hostile.py");
-    let out = Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
+    let out = common::python()
         .arg(script)
         .arg(dir)
         .args([

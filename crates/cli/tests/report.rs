@@ -17,15 +17,6 @@ use std::process::Command;
 
 use common::*;
 
-fn fam(name: &str) -> String {
-    data()
-        .join("families")
-        .join(name)
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
 /// Renders `page` in headless Chromium: the DOM after scripts ran and the
 /// console lines; `None` when Chromium is not installed or cannot start.
 fn chromium(page: &Path) -> Option<(String, String)> {

@@ -8,15 +8,6 @@ mod common;
 
 use common::*;
 
-fn fam(name: &str) -> String {
-    data()
-        .join("families")
-        .join(name)
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
 fn fails_with(out: &std::process::Output, code: i32, text: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "{err}");

@@ -415,7 +415,7 @@ fn check_destination(
             }
             // A journal of ours (a regular file; anything else planted
             // there is refused by the engine, naming it).
-            let journal = plan.root.join(format!(".{}.modelconv-journal", plan.name));
+            let journal = plan.root.join(plan.journal_name());
             if journal.symlink_metadata().is_ok_and(|m| m.is_file()) {
                 return Err(Error::InvalidOption(format!(
                     "{} was interrupted ({} is its journal): add --resume to continue it, or --overwrite to start over",

@@ -336,8 +336,8 @@ fn compare(
     diff: &mut TensorDiff,
 ) -> Result<()> {
     let (sa, sb) = (a.info(src)?.dtype, b.info(out)?.dtype);
-    let out_bytes = b.get(out)?;
-    diff.bit_exact = sa == sb && a.get(src)? == out_bytes;
+    let (src_bytes, out_bytes) = (a.get(src)?, b.get(out)?);
+    diff.bit_exact = sa == sb && src_bytes == out_bytes;
     if !diff.bit_exact {
         match metrics(&a.get_f32(src)?, &b.get_f32(out)?) {
             Ok((m, r, c, s)) => {
@@ -359,9 +359,8 @@ fn compare(
     let problem = match check {
         Check::Exact => Some("not bit-exact".to_string()),
         Check::Cast(from, to) => {
-            let source = a.get(src)?;
-            let mut cast_bytes = vec![0u8; source.len() / from.size() * to.size()];
-            cast(*from, *to, &source, &mut cast_bytes)
+            let mut cast_bytes = vec![0u8; src_bytes.len() / from.size() * to.size()];
+            cast(*from, *to, &src_bytes, &mut cast_bytes)
                 .map_err(|e| Error::Internal(format!("tensor '{src}': {e}")))?;
             (cast_bytes != *out_bytes).then(|| format!("differs from the source cast to {to}"))
         }

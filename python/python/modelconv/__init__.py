@@ -208,8 +208,8 @@ def convert(
     True for a tqdm bar. ``chunk_delay_ms`` slows the engine down (a testing aid).
     """
     cb = _progress_callback(progress)
-    if isinstance(options.get("report"), os.PathLike):
-        options = {**options, "report": os.fspath(options["report"])}
+    # Path-valued options (report=) may be given as paths.
+    options = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in options.items()}
     text = _modelconv.convert(os.fspath(src), os.fspath(dst), json.dumps(options), cb, chunk_delay_ms)
     return json.loads(text)
 

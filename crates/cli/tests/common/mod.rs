@@ -130,3 +130,18 @@ pub(crate) fn make_f32_shards_input(path: &Path) {
     bytes.extend_from_slice(&data);
     std::fs::write(path, bytes).unwrap();
 }
+
+/// A family fixture directory (`tests/data/families/NAME`) as a string.
+pub(crate) fn fam(name: &str) -> String {
+    data()
+        .join("families")
+        .join(name)
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The Python that runs the corpus generators (`$PYTHON`, else `python3`).
+pub(crate) fn python() -> std::process::Command {
+    std::process::Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
+}

@@ -278,7 +278,8 @@ impl OutputPlan {
             .collect()
     }
 
-    pub(super) fn journal_name(&self) -> String {
+    /// The journal's file name in `root` (`.NAME.modelconv-journal`).
+    pub fn journal_name(&self) -> String {
         format!(".{}.modelconv-journal", self.name)
     }
 
